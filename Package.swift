@@ -1,0 +1,57 @@
+// swift-tools-version:6.2
+// berth: the daemon, its command line, the shipped plugins and the tests.
+// Every module whose types cross the plugin boundary reaches the daemon and the plugins only through the one
+// dynamic library of Plugins/BerthKit (libBerthKit.so). Never depend on swift-log directly here: BerthKit
+// re-exports it, and a second static copy would break casts and global state across dlopen.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+let kit: Target.Dependency = .product(name: "BerthKit", package: "BerthKit")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+/// A plugin: a folder under Plugins/ with Sources/ and a dynamic library product lib<Name>Plugin.so.
+func plugin(_ name: String, extraDependencies: [Target.Dependency] = []) -> (Product, Target) {
+    (
+        .library(name: "\(name)Plugin", type: .dynamic, targets: ["\(name)Plugin"]),
+        .target(
+            name: "\(name)Plugin", dependencies: [kit] + extraDependencies, path: "Plugins/\(name)/Sources",
+            swiftSettings: strict)
+    )
+}
+
+/// Test fixtures: small plugins the core's tests load (a good one and the bad-plugin cases).
+func fixture(_ name: String) -> (Product, Target) {
+    (
+        .library(name: name, type: .dynamic, targets: [name]),
+        .target(name: name, dependencies: [kit], path: "Tests/Fixtures/\(name)", swiftSettings: strict)
+    )
+}
+
+let plugins: [(Product, Target)] = [
+    plugin("Recorder", extraDependencies: ["CAlsa"])
+]
+let fixtures = [fixture("TestFixtureGood"), fixture("TestFixtureBadABI"), fixture("TestFixtureNoEntry")]
+
+let package = Package(
+    name: "berth",
+    products: [
+        .executable(name: "berthd", targets: ["berthd"]),
+        .executable(name: "berthctl", targets: ["berthctl"]),
+    ] + plugins.map(\.0) + fixtures.map(\.0),
+    dependencies: [
+        .package(path: "Plugins/BerthKit"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .executableTarget(name: "berthd", dependencies: [kit, argumentParser], swiftSettings: strict),
+        .executableTarget(name: "berthctl", dependencies: [kit, argumentParser], swiftSettings: strict),
+        .target(name: "BerthTestSupport", dependencies: [kit], path: "Tests/BerthTestSupport", swiftSettings: strict),
+        .testTarget(name: "BerthKitTests", dependencies: [kit, "BerthTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "BerthdTests", dependencies: [kit, "BerthTestSupport"], swiftSettings: strict),
+        .systemLibrary(name: "CAlsa", path: "Plugins/Recorder/CAlsa", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        .testTarget(
+            name: "RecorderTests", dependencies: ["RecorderPlugin", kit, "BerthTestSupport"], path: "Plugins/Recorder/Tests",
+            swiftSettings: strict),
+    ] + plugins.map(\.1) + fixtures.map(\.1)
+)
