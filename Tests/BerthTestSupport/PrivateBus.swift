@@ -1,1 +1,112 @@
 import BerthKit
+import Foundation
+
+/// A private dbus-daemon with its socket in a temp folder.
+public final class PrivateBus: @unchecked Sendable {
+    public let address: String
+    public let socket: String
+    private let process: Process
+
+    init(address: String, socket: String, process: Process) {
+        self.address = address
+        self.socket = socket
+        self.process = process
+    }
+
+    /// Writes a session-bus config (everyone may own and talk; services from `servicedirs`) and starts it.
+    public static func start(in dir: String, serviceDirs: [String] = []) async throws -> PrivateBus {
+        let socket = dir + "/bus"
+        let config = """
+            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+              "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+            <busconfig>
+              <type>session</type>
+              <listen>unix:path=\(socket)</listen>
+            \(serviceDirs.map { "  <servicedir>\($0)</servicedir>" }.joined(separator: "\n"))
+              <policy context="default">
+                <allow send_destination="*" eavesdrop="true"/>
+                <allow eavesdrop="true"/>
+                <allow own="*"/>
+              </policy>
+            </busconfig>
+            """
+        try FileSystem.writeAtomically(dir + "/bus.conf", text: config)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Command.resolve("dbus-daemon"))
+        process.arguments = ["--config-file=\(dir)/bus.conf", "--nofork", "--nopidfile"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let bus = PrivateBus(address: "unix:path=" + socket, socket: socket, process: process)
+        try await waitUntil("dbus-daemon listens on \(socket)", timeout: .seconds(10)) {
+            FileManager.default.fileExists(atPath: socket)
+        }
+        return bus
+    }
+
+    /// Waits until `name` has an owner (fails early when `daemon` exits first).
+    public func waitForName(_ name: String, timeout: Duration, daemon: DaemonProcess? = nil) async throws {
+        let connection = try BusConnection(.address(address), description: "test-wait")
+        defer { connection.close() }
+        try await waitUntil("\(name) is owned on the private bus", timeout: timeout) {
+            if let daemon, !daemon.isRunning {
+                throw TestFailure("berthd exited with \(daemon.exitStatus) before owning \(name):\n\(daemon.log)")
+            }
+            let reply = try? await connection.call(
+                "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner", [.string(name)])
+            return reply?.first == .bool(true)
+        }
+    }
+
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// A berthd started by a test, its output in a log file.
+public final class DaemonProcess: @unchecked Sendable {
+    public let process: Process
+    public let logPath: String
+
+    init(process: Process, logPath: String) {
+        self.process = process
+        self.logPath = logPath
+    }
+
+    static func start(path: String, arguments: [String], environment: [String: String], logPath: String) throws
+        -> DaemonProcess
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        return DaemonProcess(process: process, logPath: logPath)
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var exitStatus: Int32 { process.isRunning ? -1 : process.terminationStatus }
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    public func signal(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to exit (up to `timeout`) and returns its status.
+    public func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        try await waitUntil("berthd (pid \(pid)) exits", timeout: timeout) { !process.isRunning }
+        return process.terminationStatus
+    }
+
+    func kill() {
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}

@@ -1,6 +1,8 @@
 #include "CBerthShim.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -75,3 +77,27 @@ int cberth_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0
 int cberth_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 
 sqlite3_destructor_type cberth_sqlite_transient(void) { return SQLITE_TRANSIENT; }
+
+int cberth_set_thread_name(pthread_t thread, const char *name) { return pthread_setname_np(thread, name); }
+
+pid_t cberth_spawn_detached(const char *path, char *const argv[], char *const envp[], const char *log_path) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    const char *out = log_path ? log_path : "/dev/null";
+    posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int r = posix_spawn(&pid, path, &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return r == 0 ? pid : -r;
+}

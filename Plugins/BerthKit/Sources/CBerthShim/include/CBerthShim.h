@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
@@ -39,6 +41,13 @@ int cberth_pidfd_open(pid_t pid);
 int cberth_pidfd_send_signal(int pidfd, int sig);
 int cberth_set_child_subreaper(void);
 int cberth_set_pdeathsig(int sig);
+
+// pthread_setname_np needs _GNU_SOURCE, which Swift's Glibc module does not define.
+int cberth_set_thread_name(pthread_t thread, const char *name);
+
+// Starts argv[0] (a path) detached: a new session, stdin from /dev/null, stdout and stderr appended to
+// log_path (or /dev/null when NULL), every signal default and unblocked. Returns the pid or -errno.
+pid_t cberth_spawn_detached(const char *path, char *const argv[], char *const envp[], const char *log_path);
 
 // SQLite's SQLITE_TRANSIENT is a macro cast that does not import.
 sqlite3_destructor_type cberth_sqlite_transient(void);

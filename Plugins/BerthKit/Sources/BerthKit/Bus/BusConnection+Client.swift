@@ -1,0 +1,190 @@
+import CBerthShim
+import Glibc
+
+/// An error reply from a remote method: its D-Bus error name and message.
+public struct DBusError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    public var message: String
+    public init(name: String, message: String) {
+        self.name = name
+        self.message = message
+    }
+    public var description: String { message.isEmpty ? name : message }
+    /// The berth error code when the name is one of `org.berth.Berth1.Error.*`.
+    public var berthCode: BerthError.Code? { BerthError.Code(dbusName: name) }
+}
+
+/// A signal as a subscriber receives it.
+public struct BusSignalMessage: Sendable {
+    public var sender: String
+    public var path: String
+    public var interface: String
+    public var member: String
+    public var arguments: [DBusValue]
+}
+
+extension BusConnection {
+    /// Calls a method and waits for its reply (or the timeout). Error replies throw `DBusError`.
+    public func call(
+        _ destination: String, _ path: String, _ interface: String, _ member: String, _ arguments: [DBusValue] = [],
+        timeout: Duration = .seconds(25)
+    ) async throws -> [DBusValue] {
+        let usec = UInt64(timeout.components.seconds) * 1_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000_000)
+        return try await withCheckedThrowingContinuation { continuation in
+            perform {
+                var message: OpaquePointer? = nil
+                var r = sd_bus_message_new_method_call(self.bus, &message, destination, path, interface, member)
+                guard r >= 0, let message else {
+                    continuation.resume(throwing: BerthError.invalidArgument(
+                        "cannot call \(interface).\(member) on \(destination) \(path): \(systemErrorText(-r))"))
+                    return
+                }
+                defer { sd_bus_message_unref(message) }
+                do { try MessageCodec.append(message, arguments) } catch {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                let box = Unmanaged.passRetained(ReplyBox(continuation)).toOpaque()
+                r = sd_bus_call_async(self.bus, nil, message, replyTrampoline, box, usec)
+                if r < 0 {
+                    Unmanaged<ReplyBox>.fromOpaque(box).release()
+                    continuation.resume(throwing: BerthError.failed(
+                        "cannot call \(interface).\(member) on \(destination): \(systemErrorText(-r))"))
+                }
+            }
+        }
+    }
+
+    /// Reads a property through org.freedesktop.DBus.Properties.Get.
+    public func getProperty(
+        _ destination: String, _ path: String, _ interface: String, _ name: String, timeout: Duration = .seconds(25)
+    ) async throws -> DBusValue {
+        let reply = try await call(
+            destination, path, "org.freedesktop.DBus.Properties", "Get", [.string(interface), .string(name)],
+            timeout: timeout)
+        return reply.first?.unwrapped ?? .string("")
+    }
+
+    /// Signals matching the given fields (nil matches anything), from the moment this returns.
+    public func signals(
+        sender: String? = nil, path: String? = nil, interface: String? = nil, member: String? = nil
+    ) async throws -> AsyncStream<BusSignalMessage> {
+        let (stream, continuation) = AsyncStream.makeStream(of: BusSignalMessage.self, bufferingPolicy: .unbounded)
+        let box = SignalBox(continuation)
+        let slot: UnsafeSendable<OpaquePointer> = try await run {
+            var slot: OpaquePointer? = nil
+            let r = sd_bus_match_signal(
+                self.bus, &slot, sender, path, interface, member, signalTrampoline,
+                Unmanaged.passUnretained(box).toOpaque())
+            if r < 0 { throw BerthError.failed("cannot subscribe to signals: \(systemErrorText(-r))") }
+            return UnsafeSendable(slot!)
+        }
+        continuation.onTermination = { _ in
+            self.perform {
+                sd_bus_slot_unref(slot.value)
+                _ = box  // keep the box alive until the slot is gone
+            }
+        }
+        return stream
+    }
+
+    /// Requests a well-known name without queueing: throws `.busy` naming the owner if someone has it.
+    public func requestName(_ name: String) async throws {
+        try await run {
+            let r = sd_bus_request_name(self.bus, name, 0)
+            if r == -EEXIST {
+                throw BerthError.busy("the name \(name) is already owned on \(self.address)")
+            }
+            if r < 0 { throw BerthError.failed("cannot own \(name) on \(self.address): \(systemErrorText(-r))") }
+        }
+    }
+
+    public func releaseName(_ name: String) async {
+        _ = try? await run { sd_bus_release_name(self.bus, name) }
+    }
+
+    /// Calls `onGone` (on the bus thread) once `peer` (a unique name) has left the bus.
+    public func trackPeer(_ peer: String, onGone: @escaping @Sendable () -> Void) async throws -> PeerTracker {
+        let box = TrackBox(onGone)
+        let track: UnsafeSendable<OpaquePointer> = try await run {
+            var track: OpaquePointer? = nil
+            var r = sd_bus_track_new(self.bus, &track, trackTrampoline, Unmanaged.passUnretained(box).toOpaque())
+            if r >= 0 { r = sd_bus_track_add_name(track, peer) }
+            if r < 0 {
+                sd_bus_track_unref(track)
+                throw BerthError.failed("cannot track the bus peer \(peer): \(systemErrorText(-r))")
+            }
+            return UnsafeSendable(track!)
+        }
+        return PeerTracker(connection: self, track: track, box: box)
+    }
+}
+
+/// A live peer watch; `cancel()` stops it.
+public final class PeerTracker: Sendable {
+    let connection: BusConnection
+    let track: UnsafeSendable<OpaquePointer>
+    let box: TrackBox
+    init(connection: BusConnection, track: UnsafeSendable<OpaquePointer>, box: TrackBox) {
+        self.connection = connection
+        self.track = track
+        self.box = box
+    }
+    public func cancel() {
+        let track = self.track
+        let box = self.box
+        connection.perform {
+            sd_bus_track_unref(track.value)
+            _ = box
+        }
+    }
+}
+
+final class ReplyBox: Sendable {
+    let continuation: CheckedContinuation<[DBusValue], any Error>
+    init(_ continuation: CheckedContinuation<[DBusValue], any Error>) { self.continuation = continuation }
+}
+
+final class SignalBox: Sendable {
+    let continuation: AsyncStream<BusSignalMessage>.Continuation
+    init(_ continuation: AsyncStream<BusSignalMessage>.Continuation) { self.continuation = continuation }
+}
+
+final class TrackBox: Sendable {
+    let onGone: @Sendable () -> Void
+    init(_ onGone: @escaping @Sendable () -> Void) { self.onGone = onGone }
+}
+
+private func text(_ pointer: UnsafePointer<CChar>?) -> String { pointer.map { String(cString: $0) } ?? "" }
+
+private let replyTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
+    let box = Unmanaged<ReplyBox>.fromOpaque(userdata!).takeRetainedValue()
+    guard let m else {
+        box.continuation.resume(throwing: DBusError(name: "org.freedesktop.DBus.Error.NoReply", message: "no reply"))
+        return 0
+    }
+    if let error = sd_bus_message_get_error(m), sd_bus_error_is_set(error) != 0 {
+        box.continuation.resume(throwing: DBusError(name: text(error.pointee.name), message: text(error.pointee.message)))
+        return 0
+    }
+    do { box.continuation.resume(returning: try MessageCodec.readAll(m)) } catch {
+        box.continuation.resume(throwing: error)
+    }
+    return 0
+}
+
+private let signalTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
+    let box = Unmanaged<SignalBox>.fromOpaque(userdata!).takeUnretainedValue()
+    guard let m, let arguments = try? MessageCodec.readAll(m) else { return 0 }
+    box.continuation.yield(
+        BusSignalMessage(
+            sender: text(sd_bus_message_get_sender(m)), path: text(sd_bus_message_get_path(m)),
+            interface: text(sd_bus_message_get_interface(m)), member: text(sd_bus_message_get_member(m)),
+            arguments: arguments))
+    return 0
+}
+
+private let trackTrampoline: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { _, userdata in
+    Unmanaged<TrackBox>.fromOpaque(userdata!).takeUnretainedValue().onGone()
+    return 0
+}

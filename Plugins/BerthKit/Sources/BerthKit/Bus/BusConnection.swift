@@ -1,0 +1,182 @@
+import CBerthShim
+import Glibc
+import Synchronization
+
+/// Where to connect.
+public enum BusAddress: Sendable, Equatable, CustomStringConvertible {
+    case session
+    case system
+    case address(String)
+
+    public var description: String {
+        switch self {
+        case .session: "the session bus"
+        case .system: "the system bus"
+        case .address(let a): "the bus at \(a)"
+        }
+    }
+}
+
+/// One sd-bus connection owned by one dedicated thread. Every sd-bus call runs on that thread: other threads hand
+/// it work with `perform` (fire and forget) or `run` (async, with a result); an eventfd wakes its `ppoll` loop.
+/// The loop honours `sd_bus_get_events` and `sd_bus_get_timeout`, so sd-bus timers (call timeouts) fire on time.
+public final class BusConnection: @unchecked Sendable {
+    // `bus` is only touched on the bus thread (or before the thread starts); everything else is guarded.
+    let bus: OpaquePointer
+    private let wakeFD: Int32
+    private let queue = Mutex<[@Sendable () -> Void]>([])
+    private let threadID = Mutex<pthread_t?>(nil)
+    private let closed = Atomic<Bool>(false)
+    private let periodic = Mutex<(intervalUSec: UInt64, next: UInt64, action: (@Sendable () -> Void)?)>((0, 0, nil))
+    private let onDisconnect = Mutex<(@Sendable () -> Void)?>(nil)
+    /// The address this connection was made to.
+    public let address: BusAddress
+
+    /// Connects and starts the bus thread. Throws when the bus cannot be reached.
+    public init(_ address: BusAddress, description: String = "berth") throws {
+        var bus: OpaquePointer? = nil
+        var r: Int32
+        switch address {
+        case .session: r = sd_bus_open_user_with_description(&bus, description)
+        case .system: r = sd_bus_open_system_with_description(&bus, description)
+        case .address(let text):
+            r = sd_bus_new(&bus)
+            if r >= 0 {
+                _ = sd_bus_set_description(bus, description)
+                r = text.withCString { sd_bus_set_address(bus, $0) }
+                if r >= 0 { r = sd_bus_set_bus_client(bus, 1) }
+                if r >= 0 { r = sd_bus_start(bus) }
+            }
+        }
+        guard r >= 0, let bus else {
+            if bus != nil { sd_bus_unref(bus) }
+            throw BerthError.failed("cannot connect to \(address): \(systemErrorText(-r))")
+        }
+        self.bus = bus
+        self.address = address
+        self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        let me = UnsafeSendable(self)
+        OSThread.start(name: "berth-bus") { me.value.loop() }
+    }
+
+    /// The unique name of this connection (`:1.42`).
+    public func uniqueName() async throws -> String {
+        try await run {
+            var name: UnsafePointer<CChar>? = nil
+            let r = sd_bus_get_unique_name(self.bus, &name)
+            if r < 0 { throw SystemError("sd_bus_get_unique_name", errno: -r) }
+            return String(cString: name!)
+        }
+    }
+
+    /// True on the bus thread.
+    public var isOnBusThread: Bool {
+        guard let id = threadID.withLock({ $0 }) else { return false }
+        return pthread_equal(id, pthread_self()) != 0
+    }
+
+    /// Runs `work` on the bus thread (inline when already there). Never blocks the caller.
+    public func perform(_ work: @escaping @Sendable () -> Void) {
+        if isOnBusThread {
+            work()
+            return
+        }
+        queue.withLock { $0.append(work) }
+        wake()
+    }
+
+    /// Runs `work` on the bus thread and returns its result to the awaiting task.
+    public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        if isOnBusThread { return try work() }
+        return try await withCheckedThrowingContinuation { continuation in
+            perform { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// Calls `action` on the bus thread every `intervalUSec` (0 disables). Used for the systemd watchdog ping.
+    public func setPeriodic(intervalUSec: UInt64, _ action: @escaping @Sendable () -> Void) {
+        periodic.withLock { $0 = (intervalUSec, cberth_now_monotonic_usec() + intervalUSec, action) }
+        wake()
+    }
+
+    /// Called once, on the bus thread, when the connection to the bus is lost.
+    public func setDisconnectHandler(_ handler: @escaping @Sendable () -> Void) {
+        onDisconnect.withLock { $0 = handler }
+    }
+
+    /// Flushes queued messages and stops the loop; the connection is unusable afterwards.
+    public func close() {
+        perform {
+            sd_bus_flush(self.bus)
+            self.closed.store(true, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    private func loop() {
+        threadID.withLock { $0 = pthread_self() }
+        while !closed.load(ordering: .sequentiallyConsistent) {
+            let work = queue.withLock { q -> [@Sendable () -> Void] in
+                let items = q
+                q.removeAll(keepingCapacity: true)
+                return items
+            }
+            for item in work { item() }
+            runPeriodicIfDue()
+            if closed.load(ordering: .sequentiallyConsistent) { break }
+
+            let r = sd_bus_process(bus, nil)
+            if r < 0 {
+                if r != -EINTR {
+                    closed.store(true, ordering: .sequentiallyConsistent)
+                    onDisconnect.withLock { $0 }?()
+                }
+                continue
+            }
+            if r > 0 { continue }
+            waitForEvents()
+        }
+        sd_bus_flush(bus)
+        sd_bus_close(bus)
+    }
+
+    private func waitForEvents() {
+        let events = sd_bus_get_events(bus)
+        var deadline: UInt64 = UInt64.max
+        _ = sd_bus_get_timeout(bus, &deadline)
+        let now = cberth_now_monotonic_usec()
+        let periodicNext = periodic.withLock { $0.intervalUSec > 0 ? $0.next : UInt64.max }
+        let until = min(deadline, periodicNext)
+        let timeout: UInt64 = until == UInt64.max ? UInt64.max : (until > now ? until - now : 0)
+        var fds = [
+            pollfd(fd: sd_bus_get_fd(bus), events: Int16(max(events, 0)), revents: 0),
+            pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+        ]
+        _ = cberth_ppoll(&fds, 2, timeout)
+        if fds[1].revents & Int16(POLLIN) != 0 {
+            var value: UInt64 = 0
+            _ = read(wakeFD, &value, 8)
+        }
+    }
+
+    private func runPeriodicIfDue() {
+        let now = cberth_now_monotonic_usec()
+        let action: (@Sendable () -> Void)? = periodic.withLock { p in
+            guard p.intervalUSec > 0, now >= p.next else { return nil }
+            p.next = now + p.intervalUSec
+            return p.action
+        }
+        action?()
+    }
+}
+
+/// Wraps a value the compiler cannot prove Sendable where ownership is handed over explicitly (C pointers owned by
+/// the bus thread). Use sparingly, only inside BerthKit's wrapper layer.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import BerthKit
+import Glibc
+
+@main
+struct Berthctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berthctl",
+        abstract: "Control berthd, the berth host daemon, over D-Bus.",
+        version: BerthVersion.string,
+        subcommands: [
+            UpCommand.self, DownCommand.self, StatusCommand.self, PluginsCommand.self, JobsCommand.self,
+            MonitorCommand.self, ConfigCommand.self,
+        ])
+}
+
+/// Which bus to talk to, as in busctl, and the output options every command shares.
+struct BusOptions: ParsableArguments {
+    @Flag(name: .customLong("user"), help: "Talk to the daemon on the user's session bus (the default).")
+    var user = false
+
+    @Flag(name: .long, help: "Talk to the system daemon on the system bus.")
+    var system = false
+
+    @Option(name: .long, help: "Talk to the daemon on the bus at this D-Bus address.")
+    var address: String?
+
+    @Flag(name: .long, help: "Print listings as JSON.")
+    var json = false
+
+    @Flag(name: .long, help: "Show D-Bus error names with errors.")
+    var verbose = false
+
+    func validate() throws {
+        if user && system { throw ValidationError("--user and --system exclude each other") }
+    }
+}
+
+/// An error for the user: printed as `berthctl: <message>` with a non-zero exit.
+struct CLIError: Error {
+    var message: String
+    var code: Int32 = 1
+    init(_ message: String, code: Int32 = 1) {
+        self.message = message
+        self.code = code
+    }
+}
+
+enum CLI {
+    /// Runs a command body, turning every error into one line on stderr and an exit code.
+    static func run(_ options: BusOptions, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as CLIError {
+            printError(error.message)
+            throw ExitCode(error.code)
+        } catch let error as DBusError {
+            printError(describe(error, options))
+            throw ExitCode(1)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError(BerthError.wrapping(error).message)
+            throw ExitCode(1)
+        }
+    }
+
+    static func describe(_ error: DBusError, _ options: BusOptions) -> String {
+        var text: String
+        switch error.name {
+        case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
+            text = "berthd is not running on \(BusTarget.resolve(options).description) (start it with `berthctl up`)"
+        case "org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Timeout":
+            text = "berthd did not answer in time: \(error.message)"
+        case "org.freedesktop.DBus.Error.AccessDenied":
+            text = "access denied: \(error.message)"
+        default:
+            text = error.message.isEmpty ? error.name : error.message
+        }
+        if options.verbose { text += " [\(error.name)]" }
+        return text
+    }
+
+    static func printError(_ message: String) {
+        var line = "berthctl: \(message)\n"
+        _ = line.withUTF8 { write(2, $0.baseAddress, $0.count) }
+    }
+}

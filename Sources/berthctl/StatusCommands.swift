@@ -1,0 +1,111 @@
+import ArgumentParser
+import BerthKit
+import Glibc
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon, its plugins and jobs.")
+    @OptionGroup var bus: BusOptions
+
+    func run() async throws {
+        try await CLI.run(bus) {
+            let connection = try BusTarget.resolve(bus).connect()
+            let manager = try await connection.berthProperties(Berth.root, Berth.manager)
+            let plugins = try await PluginsCommand.fetch(connection)
+            let jobs = try await JobsCommand.fetch(connection)
+            if bus.json {
+                print(JSON.object([
+                    ("version", JSON(manager["Version"] ?? .string(""))), ("state", JSON(manager["State"] ?? .string(""))),
+                    ("mode", JSON(manager["Mode"] ?? .string(""))), ("pid", JSON(manager["DaemonPID"] ?? .uint32(0))),
+                    ("config", JSON(manager["ConfigPath"] ?? .string(""))), ("bus", .string(BusTarget.resolve(bus).description)),
+                    ("plugins", .array(plugins.map { .object(zip(PluginsCommand.keys, $0.map(JSON.string)).map { ($0, $1) }) })),
+                    ("jobs", .array(jobs.map { .object(zip(JobsCommand.keys, $0.map(JSON.string)).map { ($0, $1) }) })),
+                ]).text)
+                return
+            }
+            let active = plugins.filter { $0[2] == "active" }.count
+            print("berthd \(manager["Version"]?.string ?? "?") (pid \(manager["DaemonPID"]?.uint32 ?? 0)) \(manager["State"]?.string ?? "?") on \(BusTarget.resolve(bus).description), \(manager["Mode"]?.string ?? "?") mode")
+            print("config: \(manager["ConfigPath"]?.string ?? "")")
+            print("plugins: \(active) active of \(plugins.count)")
+            for row in plugins {
+                print("  \(row[0])  \(row[2])\(row[4].isEmpty ? "" : ": " + row[4])")
+            }
+            print("jobs: \(jobs.isEmpty ? "none" : String(jobs.count))")
+            for row in jobs { print("  \(row[0])  \(row[1]) \(row[2])") }
+        }
+    }
+}
+
+struct PluginsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plugins", abstract: "List plugins and their state.")
+    @OptionGroup var bus: BusOptions
+    static let keys = ["id", "version", "state", "path", "error"]
+
+    /// id, version, state, object path, error message.
+    static func fetch(_ connection: BusConnection) async throws -> [[String]] {
+        let reply = try await connection.manager("ListPlugins")
+        var rows: [[String]] = []
+        for item in reply.first?.items ?? [] {
+            let f = item.items ?? []
+            let path = f[3].string ?? ""
+            let message = try await connection.berthProperty(path, "org.berth.Berth1.Plugin", "LastErrorMessage").string ?? ""
+            rows.append([f[0].string ?? "", f[1].string ?? "", f[2].string ?? "", path, message])
+        }
+        return rows
+    }
+
+    func run() async throws {
+        try await CLI.run(bus) {
+            let rows = try await Self.fetch(try BusTarget.resolve(bus).connect())
+            if bus.json { return Output.json(Self.keys, rows.map { $0.map(JSON.string) }) }
+            Output.table(["ID", "VERSION", "STATE", "ERROR"], rows.map { [$0[0], $0[1].isEmpty ? "-" : $0[1], $0[2], $0[4]] },
+                empty: "no plugins loaded")
+        }
+    }
+}
+
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "jobs", abstract: "List running jobs.")
+    @OptionGroup var bus: BusOptions
+    static let keys = ["id", "plugin", "operation", "path"]
+
+    static func fetch(_ connection: BusConnection) async throws -> [[String]] {
+        let reply = try await connection.manager("ListJobs")
+        return (reply.first?.items ?? []).map { item in
+            let f = item.items ?? []
+            return ["\(f[0].uint32 ?? 0)", f[1].string ?? "", f[2].string ?? "", f[3].string ?? ""]
+        }
+    }
+
+    func run() async throws {
+        try await CLI.run(bus) {
+            let rows = try await Self.fetch(try BusTarget.resolve(bus).connect())
+            if bus.json { return Output.json(Self.keys, rows.map { [.int(Int64($0[0]) ?? 0)] + $0.dropFirst().map(JSON.string) }) }
+            Output.table(["ID", "PLUGIN", "OPERATION", "PATH"], rows, empty: "no jobs running")
+        }
+    }
+}
+
+struct MonitorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "monitor", abstract: "Print each signal berthd emits as it arrives, until interrupted.")
+    @OptionGroup var bus: BusOptions
+
+    func run() async throws {
+        try await CLI.run(bus) {
+            let connection = try BusTarget.resolve(bus).connect()
+            let stream = try await connection.signals(sender: Berth.name)
+            for await signal in stream {
+                if bus.json {
+                    Output.line(JSON.object([
+                        ("time_usec", .int(Int64(realtimeUSec()))), ("path", .string(signal.path)),
+                        ("interface", .string(signal.interface)), ("member", .string(signal.member)),
+                        ("args", .array(signal.arguments.map(JSON.init))),
+                    ]).text)
+                } else {
+                    let args = signal.arguments.map(\.description).joined(separator: " ")
+                    Output.line("\(signal.path) \(signal.interface).\(signal.member) \(args)")
+                }
+            }
+        }
+    }
+}

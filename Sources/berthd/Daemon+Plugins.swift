@@ -1,0 +1,173 @@
+import BerthKit
+import Glibc
+
+extension Daemon {
+    /// Finds and loads every plugin file, exports its Plugin object and checks its config section.
+    func loadPlugins(config: DaemonConfig, root: ConfigNode?) async throws {
+        let (files, _) = Self.discover(options: options, config: config)
+        var records: [PluginRecord] = []
+        var seen: Set<String> = []
+        for file in files {
+            var result = PluginLoader.load(file)
+            var id = PluginLoader.expectedID(forFile: file)
+            if case .success(let plugin) = result {
+                if plugin.id.isEmpty || !plugin.id.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }) {
+                    result = .failure(PluginFailure(code: "invalid-id", message: "plugin file \"\(file)\" names itself \"\(plugin.id)\": ids are lower-case letters, digits and _"))
+                } else {
+                    id = plugin.id
+                }
+            }
+            if seen.contains(id) {
+                result = .failure(PluginFailure(code: "duplicate-id", message: "plugin file \"\(file)\" has the id \"\(id)\" of a plugin already loaded"))
+                id = id + "_" + String(records.count)
+            }
+            seen.insert(id)
+            let failure: PluginFailure? = if case .failure(let f) = result { f } else { nil }
+            let plugin: (any BerthPlugin)? = if case .success(let p) = result { p } else { nil }
+            let object = try await connection.export(
+                path: "/org/berth/Berth1/plugin/" + id,
+                interfaces: [PluginRecord.interface(id: id, version: plugin?.version ?? "", path: file, failure: failure)])
+            let record = PluginRecord(id: id, path: file, plugin: plugin, object: object)
+            if let failure { logger.error("plugin \(id): \(failure.message)") }
+            records.append(record)
+        }
+        try config.checkSections(knownPlugins: seen, root: root)
+        storeRecords(records)
+    }
+
+    func storeRecords(_ records: [PluginRecord]) {
+        let manager = withState { s -> BusObject? in
+            s.records = records
+            return s.manager
+        }
+        manager?.set("Plugins", .objectPaths(records.map(\.object.path)))
+    }
+
+    /// Validates the section and starts the plugin; any failure leaves it `failed` with the reason.
+    func start(_ record: PluginRecord, section: ConfigNode?) async {
+        guard let plugin = record.plugin else { return }
+        record.setSection(section)
+        if withState({ $0.config.disabledPlugins.contains(record.id) }) {
+            record.setState("disabled")
+            return
+        }
+        do {
+            try plugin.validate(config: section)
+        } catch {
+            record.setState("failed", failure: PluginFailure(code: "invalid-config", message: BerthError.wrapping(error).message))
+            logger.error("plugin \(record.id): \(BerthError.wrapping(error).message)")
+            return
+        }
+        do {
+            let context = try makeContext(for: record, section: section)
+            try await plugin.start(context: context)
+            record.setState("active", failure: PluginFailure(code: "", message: ""))
+            logger.info("plugin \(record.id) \(plugin.version) active")
+        } catch {
+            let message = "plugin \"\(record.id)\" failed to start: \(BerthError.wrapping(error).message)"
+            record.setState("failed", failure: PluginFailure(code: "start-failed", message: message))
+            logger.error("\(message)")
+            await plugin.stop()
+        }
+    }
+
+    private func makeContext(for record: PluginRecord, section: ConfigNode?) throws -> PluginContext {
+        let stateDir = paths.stateDir + "/" + record.id
+        let runtimeDir = paths.runtimeDir + "/" + record.id
+        try FileSystem.makeDirectories(stateDir, mode: 0o755)
+        try FileSystem.makeDirectories(runtimeDir, mode: 0o700)
+        return PluginContext(
+            id: record.id, config: section, stateDirectory: stateDir, runtimeDirectory: runtimeDir,
+            logger: Logger(label: "berth.\(record.id)"), connection: connection, jobs: jobs, mode: options.mode,
+            peers: { [weak self] id in self?.activePlugin(id) })
+    }
+
+    func activePlugin(_ id: String) -> (any BerthPlugin)? {
+        withState { $0.records.first { $0.id == id && $0.isActive }?.plugin }
+    }
+
+    func pluginRows() -> [[DBusValue]] {
+        withState { $0.records }.map {
+            [.string($0.id), .string($0.plugin?.version ?? ""), .string($0.state), .objectPath($0.object.path)]
+        }
+    }
+
+    // MARK: Reload
+
+    /// Re-reads the config; everything is checked before anything is applied, then only what changed is applied.
+    func reload() async throws {
+        try await withGate {
+            let (config, root) = try DaemonConfig.load(paths)
+            let records = withState { $0.records }
+            try config.checkSections(knownPlugins: Set(records.map(\.id)), root: root)
+            for record in records where !config.disabledPlugins.contains(record.id) && record.isActive {
+                try record.plugin?.validate(config: config.sections[record.id])
+            }
+            BerthLogging.setLevel(config.logLevel)
+            withState { $0.config = config }
+            var failures: [String] = []
+            for record in PluginDiscovery.startOrder(records) {
+                let section = config.sections[record.id]
+                let disabled = config.disabledPlugins.contains(record.id)
+                if disabled {
+                    if record.isActive { await record.plugin?.stop() }
+                    if record.plugin != nil { record.setState("disabled") }
+                } else if record.isActive {
+                    guard section?.strippingMarks() != record.currentSection?.strippingMarks() else { continue }
+                    do {
+                        try await record.plugin?.reload(config: section)
+                        record.setSection(section)
+                    } catch {
+                        failures.append("plugin \"\(record.id)\": \(BerthError.wrapping(error).message)")
+                    }
+                } else if record.plugin != nil,
+                    record.state == "disabled"
+                        || section?.strippingMarks() != record.currentSection?.strippingMarks()
+                {
+                    await start(record, section: section)
+                }
+            }
+            logger.info("configuration reloaded from \(paths.configFile)")
+            if !failures.isEmpty { throw BerthError.failed("reload partly failed: " + failures.joined(separator: "; ")) }
+        }
+    }
+
+    // MARK: Config as code
+
+    func importConfig(path: String, replace: Bool, dryRun: Bool) async throws -> [ConfigChange] {
+        guard path.hasPrefix("/") else {
+            throw BerthError.invalidArgument("ImportConfig needs an absolute path, got \"\(path)\"")
+        }
+        guard FileSystem.exists(path) else { throw BerthError.notFound("config file \"\(path)\" does not exist") }
+        return try await withGate {
+            guard let root = try YAMLParser.parseFile(atPath: path) else { return [] }
+            guard case .mapping(let entries, _) = root else {
+                throw BerthError.invalidConfig("\(root.mark): expected a mapping of plugin sections, got \(root.kindName)")
+            }
+            var plans: [(any BerthPlugin, ConfigNode)] = []
+            for entry in entries {
+                guard let plugin = activePlugin(entry.key) else {
+                    let active = withState { $0.records }.filter(\.isActive).map(\.id).joined(separator: ", ")
+                    throw BerthError.invalidConfig(
+                        "\(entry.keyMark): \(entry.key): no active plugin \"\(entry.key)\" to import into (active: \(active.isEmpty ? "none" : active))")
+                }
+                plans.append((plugin, entry.value))
+            }
+            var changes: [ConfigChange] = []
+            for (plugin, section) in plans { changes += try await plugin.planImport(section, replace: replace) }
+            if dryRun { return changes }
+            changes = []
+            for (plugin, section) in plans { changes += try await plugin.applyImport(section, replace: replace) }
+            return changes
+        }
+    }
+
+    func exportConfig() async -> String {
+        var sections: [(String, ConfigNode)] = []
+        for record in withState({ $0.records }) where record.isActive {
+            if let section = await record.plugin?.exportConfig() { sections.append((record.id, section)) }
+        }
+        if sections.isEmpty { return "{}\n" }
+        return ConfigNode.map(sections).yamlText()
+    }
+}

@@ -1,0 +1,115 @@
+import BerthKit
+import Foundation
+
+/// A private world for one test: a temp folder (never ~), XDG folders inside it, a private dbus-daemon
+/// (never the host's bus) and the berthd processes the test starts. `TestEnvironment.with` tears it all down on
+/// every path.
+public final class TestEnvironment: @unchecked Sendable {
+    public let root: String
+    public let configHome: String
+    public let stateHome: String
+    public let runtimeDir: String
+    public let pluginDir: String
+    public let bus: PrivateBus
+    private var daemons: [DaemonProcess] = []
+    private let lock = NSLock()
+
+    /// The folder holding the built products (berthd, berthctl, lib*.so): beside the test binary.
+    public static var buildDir: String {
+        if let dir = ProcessInfo.processInfo.environment["BERTH_BUILD_DIR"] { return dir }
+        return FileSystem.directoryName(FileSystem.executablePath() ?? "")
+    }
+
+    public static func with<T>(_ body: (TestEnvironment) async throws -> T) async throws -> T {
+        let env = try await TestEnvironment()
+        do {
+            let result = try await body(env)
+            await env.tearDown()
+            return result
+        } catch {
+            await env.tearDown()
+            throw error
+        }
+    }
+
+    init() async throws {
+        var template = Array("/tmp/berth-test-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw TestFailure("mkdtemp failed") }
+        root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        configHome = root + "/config"
+        stateHome = root + "/state"
+        runtimeDir = root + "/run"
+        pluginDir = root + "/plugins"
+        for dir in [configHome + "/berth", stateHome, runtimeDir, pluginDir] {
+            try FileSystem.makeDirectories(dir, mode: 0o700)
+        }
+        bus = try await PrivateBus.start(in: root)
+    }
+
+    /// Environment variables that point every berth program at this test's world.
+    public var environment: [String: String] {
+        [
+            "XDG_CONFIG_HOME": configHome, "XDG_STATE_HOME": stateHome, "XDG_RUNTIME_DIR": runtimeDir,
+            "DBUS_SESSION_BUS_ADDRESS": bus.address, "HOME": root,
+        ]
+    }
+
+    public var configFile: String { configHome + "/berth/berth.yaml" }
+
+    public func writeConfig(_ text: String) throws {
+        try FileSystem.writeAtomically(configFile, text: text)
+    }
+
+    /// Links built libraries (`libTestFixtureGood.so`, ...) into this test's plugin folder.
+    public func installPlugins(_ names: [String]) throws {
+        for name in names {
+            let target = Self.buildDir + "/" + name
+            guard FileManager.default.fileExists(atPath: target) else { throw TestFailure("\(target) is not built") }
+            try FileManager.default.createSymbolicLink(atPath: pluginDir + "/" + name, withDestinationPath: target)
+        }
+    }
+
+    /// Starts berthd on the private bus and waits until it owns org.berth.Berth1.
+    @discardableResult
+    public func startDaemon(arguments: [String] = [], environment extra: [String: String] = [:], waitForName: Bool = true)
+        async throws -> DaemonProcess
+    {
+        let daemon = try DaemonProcess.start(
+            path: Self.buildDir + "/berthd",
+            arguments: ["--address", bus.address, "--plugin-dir", pluginDir] + arguments,
+            environment: environment.merging(extra) { $1 }, logPath: root + "/berthd-\(daemonCount()).log")
+        lock.withLock { daemons.append(daemon) }
+        if waitForName { try await bus.waitForName("org.berth.Berth1", timeout: .seconds(20), daemon: daemon) }
+        return daemon
+    }
+
+    private func daemonCount() -> Int { lock.withLock { daemons.count } }
+
+    /// Runs a program with this world's environment.
+    public func run(_ argv: [String], environment extra: [String: String] = [:], timeout: Duration = .seconds(30))
+        async throws -> CommandResult
+    {
+        try await Command.run(argv, environment: environment.merging(extra) { $1 }, timeout: timeout)
+    }
+
+    public func busctl(_ args: [String]) async throws -> CommandResult {
+        try await run(["busctl", "--address=\(bus.address)"] + args)
+    }
+
+    public func gdbus(_ args: [String]) async throws -> CommandResult {
+        try await run(["gdbus"] + args.flatMap { $0 == "@BUS" ? ["--address", bus.address] : [$0] })
+    }
+
+    public func berthctl(_ args: [String], timeout: Duration = .seconds(30)) async throws -> CommandResult {
+        try await run([Self.buildDir + "/berthctl"] + args, timeout: timeout)
+    }
+
+    /// A client connection to the private bus (BerthKit's client side).
+    public func connect() throws -> BusConnection { try BusConnection(.address(bus.address), description: "test") }
+
+    func tearDown() async {
+        for daemon in lock.withLock({ daemons }) { daemon.kill() }
+        bus.stop()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}
