@@ -129,13 +129,17 @@ enum YAMLScalar {
 
     static let specialCharacters = Set(":#{}[],&*!|>'\"%@`\\".unicodeScalars)
 
-    /// Starts like a number (`1.2.3`, `3rd`, `.5x`): kept in quotes so no reader ever takes it for one.
+    /// Starts like a number and is made only of what numbers in some YAML dialect are made of (`1.2.3`, `0xFF_`,
+    /// `2024-01-01`): kept in quotes so no reader takes it for a number or a date. `5s` and `10M` stay plain.
     static func looksNumeric(_ text: String) -> Bool {
         var rest = Substring(text)
         if rest.first == "-" || rest.first == "+" { rest = rest.dropFirst() }
         if rest.first == "." { rest = rest.dropFirst() }
-        return rest.first?.isNumber ?? false
+        guard let first = rest.first, first.isASCII, first.isNumber else { return false }
+        return text.allSatisfy { numberCharacters.contains($0) }
     }
+
+    static let numberCharacters = Set("0123456789abcdefABCDEFxXoO._+-")
 
     static func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
