@@ -40,7 +40,13 @@ extension ConfigTests {
                         )
                     ])
                 ),
-                ("pickup", .list([.map([("name", .string("drop")), ("path", .string("/srv/drop"))]), .list([.string("a"), .string("b")]), .list([])])),
+                (
+                    "pickup",
+                    .list([
+                        .map([("name", .string("drop")), ("path", .string("/srv/drop"))]),
+                        .list([.string("a"), .string("b")]), .list([]),
+                    ])
+                ),
                 ("empty", .null(.generated)),
                 ("yes", .double(0.25)),
             ])
@@ -82,6 +88,9 @@ extension ConfigTests {
             #expect(ConfigNode.null(.generated).yamlText() == "null\n")
             #expect(ConfigNode.string("a\"b\\c\nd\te\u{1}").yamlText() == #""a\"b\\c\nd\te\x01""# + "\n")
             #expect(ConfigNode.list([.list([.list([.string("deep")])])]).yamlText() == "- - - deep\n")
+            #expect(
+                ConfigNode.list([.double(.infinity), .double(-.infinity), .double(.nan), .double(1e20)]).yamlText()
+                    == "- .inf\n- -.inf\n- .nan\n- 1e+20\n")
             for node in [ConfigNode.string("x"), .map([]), .list([]), .null(.generated), .plain("5")] {
                 try Self.roundTrip(node)
             }
@@ -106,7 +115,8 @@ extension ConfigTests {
             #expect(try reader.string("k7") == nil)  // "~" is null
             #expect(try reader.string("k10") == "a: b")
             // The same texts as strings stay strings.
-            let strings = try ConfigReader(#require(try YAMLParser.parse(ConfigNode.map([("b", .string("yes"))]).yamlText(), file: "x")), path: "")
+            let strings = try ConfigReader(
+                #require(try YAMLParser.parse(ConfigNode.map([("b", .string("yes"))]).yamlText(), file: "x")), path: "")
             #expect(ConfigTests.configError { _ = try strings.bool("b") }?.contains("got the string \"yes\"") == true)
         }
 

@@ -81,7 +81,9 @@ extension ConfigTests {
             }
             let numbers = ["0", "-1", "1.5", "-0.25e-3", "2E+10"]
             for number in numbers {
-                #expect((try? YAMLParser.parseJSON(number, source: "n")) == .scalar(number, ConfigMark(file: "n", line: 1, column: 1), quoted: false))
+                #expect(
+                    (try? YAMLParser.parseJSON(number, source: "n"))
+                        == .scalar(number, ConfigMark(file: "n", line: 1, column: 1), quoted: false))
             }
         }
 

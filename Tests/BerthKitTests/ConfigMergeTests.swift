@@ -55,7 +55,9 @@ extension ConfigTests {
             // Marks say which file each value came from, so errors point at the right file.
             #expect(merged["log_level"]?.mark == ConfigMark(file: "berth.yaml", line: 1, column: 12))
             #expect(merged["services"]?["laser"]?["exec"]?.mark.file == "berth.yaml")
-            #expect(merged["services"]?["laser"]?["restart"]?.mark == ConfigMark(file: "conf.d/10-lab.yaml", line: 3, column: 14))
+            #expect(
+                merged["services"]?["laser"]?["restart"]?.mark
+                    == ConfigMark(file: "conf.d/10-lab.yaml", line: 3, column: 14))
             #expect(merged["autolaunch"]?.mark.file == "conf.d/10-lab.yaml")
             #expect(merged["recorder"] == .null(ConfigMark(file: "conf.d/10-lab.yaml", line: 8, column: 10)))
             guard case .mapping(let entries, _) = merged else { return }
@@ -67,7 +69,8 @@ extension ConfigTests {
             _ = [reader.node("log_level"), reader.node("autolaunch"), reader.node("services"), reader.node("recorder")]
             #expect(
                 ConfigTests.configError { try reader.finish() }
-                    == "conf.d/10-lab.yaml:9: extra: unknown key \"extra\" (known keys: autolaunch, log_level, recorder, services)")
+                    == "conf.d/10-lab.yaml:9: extra: unknown key \"extra\" (known keys: autolaunch, log_level, recorder, services)"
+            )
         }
 
         @Test func anythingElseIsReplaced() {

@@ -38,13 +38,17 @@ extension ConfigTests {
 
         @Test func booleans() throws {
             let r = try Self.reader("a: true\nb: no\nc: On\nd: FALSE\ne: yes\n")
-            #expect(try [r.bool("a"), r.bool("b"), r.bool("c"), r.bool("d"), r.bool("e")] == [true, false, true, false, true])
+            #expect(
+                try [r.bool("a"), r.bool("b"), r.bool("c"), r.bool("d"), r.bool("e")] == [
+                    true, false, true, false, true,
+                ])
             #expect(
                 Self.error("x: 1\nenabled: maybe\n") { _ = try $0.bool("enabled") }
                     == "berth.yaml:2: services.laser.enabled: \"maybe\" is not a boolean (use true or false)")
             #expect(
                 Self.error("enabled: \"true\"\n") { _ = try $0.bool("enabled") }
-                    == "berth.yaml:1: services.laser.enabled: expected a boolean (true or false), got the string \"true\" (remove the quotes)")
+                    == "berth.yaml:1: services.laser.enabled: expected a boolean (true or false), got the string \"true\" (remove the quotes)"
+            )
             #expect(
                 Self.error("enabled: [true]\n") { _ = try $0.bool("enabled") }
                     == "berth.yaml:1: services.laser.enabled: expected a boolean (true or false), got a list")
@@ -66,7 +70,8 @@ extension ConfigTests {
                     == "berth.yaml:1: services.laser.port: \"1.5\" is not an integer")
             #expect(
                 Self.error("port: '80'\n") { _ = try $0.int("port") }
-                    == "berth.yaml:1: services.laser.port: expected an integer, got the string \"80\" (remove the quotes)")
+                    == "berth.yaml:1: services.laser.port: expected an integer, got the string \"80\" (remove the quotes)"
+            )
             #expect(
                 Self.error("port: 99999999999999999999\n") { _ = try $0.int("port") }
                     == "berth.yaml:1: services.laser.port: \"99999999999999999999\" is out of range")
@@ -105,7 +110,10 @@ extension ConfigTests {
         }
 
         @Test func lists() throws {
-            #expect(try Self.reader("exec: [/usr/bin/python3, -m, 5]\n").stringList("exec") == ["/usr/bin/python3", "-m", "5"])
+            #expect(
+                try Self.reader("exec: [/usr/bin/python3, -m, 5]\n").stringList("exec") == [
+                    "/usr/bin/python3", "-m", "5",
+                ])
             #expect(try Self.reader("exec: []\n").stringList("exec") == [])
             #expect(
                 Self.error("exec: /bin/true\n") { _ = try $0.stringList("exec") }
@@ -131,7 +139,8 @@ extension ConfigTests {
         }
 
         @Test func nestedReadersExtendThePath() throws {
-            let root = try ConfigReader(ConfigTests.parse("services:\n  laser:\n    restart: never\n  empty:\n"), path: "")
+            let root = try ConfigReader(
+                ConfigTests.parse("services:\n  laser:\n    restart: never\n  empty:\n"), path: "")
             let services = try #require(try root.reader("services"))
             #expect(services.path == "services")
             #expect(services.keys == ["laser", "empty"])
@@ -147,7 +156,9 @@ extension ConfigTests {
                 ConfigTests.configError { _ = try ConfigReader(ConfigTests.parse("- a\n"), path: "") }
                     == "berth.yaml:1: expected a mapping, got a list")
             #expect(
-                ConfigTests.configError { _ = try ConfigReader(ConfigTests.parse("x: 1\nservices: laser\n"), path: "").reader("services") }
+                ConfigTests.configError {
+                    _ = try ConfigReader(ConfigTests.parse("x: 1\nservices: laser\n"), path: "").reader("services")
+                }
                     == "berth.yaml:2: services: expected a mapping, got \"laser\"")
         }
 
@@ -159,10 +170,23 @@ extension ConfigTests {
             _ = try r.duration("stop_timeout")
             #expect(
                 ConfigTests.configError { try r.finish() }
-                    == "berth.yaml:2: services.laser.restrat: unknown key \"restrat\" (known keys: env, exec, restart, stop_timeout)")
+                    == "berth.yaml:2: services.laser.restrat: unknown key \"restrat\" (known keys: env, exec, restart, stop_timeout)"
+            )
             #expect(
                 Self.error("x: 1\n") { try $0.finish() }
                     == "berth.yaml:1: services.laser.x: unknown key \"x\" (no keys are allowed here)")
+        }
+
+        @Test func requiredKeys() throws {
+            let r = try Self.reader("\nexec: [a, b]\nport:\n")
+            #expect(try r.required("exec", r.stringList) == ["a", "b"])
+            #expect(
+                ConfigTests.configError { _ = try r.required("port") { try r.int($0, in: 1...65535) } }
+                    == "berth.yaml:3: services.laser.port: a value is required")
+            #expect(
+                ConfigTests.configError { _ = try r.required("name", r.nonEmptyString) }
+                    == "berth.yaml:2: services.laser: missing required key \"name\"")
+            try r.finish()
         }
 
         @Test func rawAccessMarksKeysRead() throws {

@@ -76,7 +76,8 @@ import Testing
         let message = Self.configError {
             _ = try YAMLParser.parse("a: 1\nb: [1, 2\nc: 3\n", file: "conf.d/10-lab.yaml")
         }
-        #expect(message?.hasPrefix("conf.d/10-lab.yaml:3: did not find expected ',' or ']'") == true, "\(message ?? "")")
+        #expect(
+            message?.hasPrefix("conf.d/10-lab.yaml:3: did not find expected ',' or ']'") == true, "\(message ?? "")")
         #expect(
             Self.configError { _ = try Self.parse("a: b: c\n") }
                 == "berth.yaml:1: mapping values are not allowed in this context")
@@ -121,7 +122,8 @@ import Testing
     }
 
     @Test func aliasesCopyTheAnchoredNode() throws {
-        let root = try Self.parse("defaults: &d\n  restart: always\n  env: {A: '1'}\nlaser: *d\nname: &n web\nsame: *n\n")
+        let root = try Self.parse(
+            "defaults: &d\n  restart: always\n  env: {A: '1'}\nlaser: *d\nname: &n web\nsame: *n\n")
         #expect(root["laser"]?.strippingMarks() == root["defaults"]?.strippingMarks())
         #expect(root["laser"]?.mark == Self.mark(4, 8))  // the alias's own position
         #expect(root["laser"]?["restart"]?.mark == Self.mark(2, 12))  // inner nodes keep the anchor's
@@ -137,7 +139,9 @@ import Testing
                 == "berth.yaml:3: a[1]: alias *loop refers to a node that contains it")
         var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
         for level in 1...7 {
-            bomb += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+            bomb +=
+                "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ")
+                + "]\n"
         }
         #expect(Self.configError { _ = try Self.parse(bomb) }?.contains("once its aliases are expanded") == true)
     }

@@ -30,20 +30,25 @@ extension ConfigTests {
             #expect(try Self.duration(text) == expected)
         }
 
+        static let durationHint = " (write a number and a unit: 250ms, 5s, 2m, 1h or 1d; a bare number is seconds)"
+        static let sizeHint = " (write bytes, or a number and a unit: 512K, 10M, 2G)"
+
         @Test func badDurations() throws {
             let cases: [(String, String)] = [
                 ("-5s", "\"-5s\" is negative; a duration must be zero or more"),
                 ("-1", "\"-1\" is negative; a duration must be zero or more"),
-                ("5x", "\"5x\" is not a duration (write a number and a unit: 250ms, 5s, 2m, 1h or 1d; a bare number is seconds)"),
-                ("s", "\"s\" is not a duration (write a number and a unit: 250ms, 5s, 2m, 1h or 1d; a bare number is seconds)"),
-                ("5 s", "\"5 s\" is not a duration (write a number and a unit: 250ms, 5s, 2m, 1h or 1d; a bare number is seconds)"),
-                ("1h30", "\"1h30\" is not a duration (write a number and a unit: 250ms, 5s, 2m, 1h or 1d; a bare number is seconds)"),
-                ("--5s", "\"--5s\" is not a duration (write a number and a unit: 250ms, 5s, 2m, 1h or 1d; a bare number is seconds)"),
+                ("5x", "\"5x\" is not a duration" + Self.durationHint),
+                ("s", "\"s\" is not a duration" + Self.durationHint),
+                ("5 s", "\"5 s\" is not a duration" + Self.durationHint),
+                ("1h30", "\"1h30\" is not a duration" + Self.durationHint),
+                ("--5s", "\"--5s\" is not a duration" + Self.durationHint),
                 ("99999999999d", "\"99999999999d\" is too long a duration"),
                 ("[5s]", "expected a duration, got a list"),
             ]
             for (text, problem) in cases {
-                #expect(ConfigTests.configError { _ = try Self.duration(text) } == "berth.yaml:1: recorder.timeout: " + problem)
+                #expect(
+                    ConfigTests.configError { _ = try Self.duration(text) } == "berth.yaml:1: recorder.timeout: "
+                        + problem)
             }
             #expect(try Self.duration("") == nil)
         }
@@ -72,9 +77,9 @@ extension ConfigTests {
             let cases: [(String, String)] = [
                 ("-1", "\"-1\" is negative; a size must be zero or more"),
                 ("-10M", "\"-10M\" is negative; a size must be zero or more"),
-                ("10X", "\"10X\" is not a size (write bytes, or a number and a unit: 512K, 10M, 2G)"),
-                ("M", "\"M\" is not a size (write bytes, or a number and a unit: 512K, 10M, 2G)"),
-                ("1e3", "\"1e3\" is not a size (write bytes, or a number and a unit: 512K, 10M, 2G)"),
+                ("10X", "\"10X\" is not a size" + Self.sizeHint),
+                ("M", "\"M\" is not a size" + Self.sizeHint),
+                ("1e3", "\"1e3\" is not a size" + Self.sizeHint),
                 ("18446744073709551616", "\"18446744073709551616\" is too large a size"),
                 ("99999999T", "\"99999999T\" is too large a size"),
                 ("{a: 1}", "expected a size, got a mapping"),

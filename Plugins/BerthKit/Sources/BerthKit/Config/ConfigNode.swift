@@ -94,7 +94,12 @@ extension ConfigNode {
 
     public static func bool(_ value: Bool) -> ConfigNode { .plain(value ? "true" : "false") }
     public static func int<T: BinaryInteger>(_ value: T) -> ConfigNode { .plain(String(value)) }
-    public static func double(_ value: Double) -> ConfigNode { .plain(String(value)) }
+    /// A number; infinities and not-a-number as YAML writes them (`.inf`, `-.inf`, `.nan`).
+    public static func double(_ value: Double) -> ConfigNode {
+        if value.isNaN { return .plain(".nan") }
+        if value.isInfinite { return .plain(value < 0 ? "-.inf" : ".inf") }
+        return .plain(String(value))
+    }
 
     public static func list(_ items: [ConfigNode]) -> ConfigNode {
         .sequence(items, .generated)

@@ -10,9 +10,8 @@ extension ConfigReader {
         case .negative: throw failure(entry, "\(text) is negative; a duration must be zero or more")
         case .tooLarge: throw failure(entry, "\(text) is too long a duration")
         case .invalid:
-            throw failure(
-                entry,
-                "\(text) is not a duration (write a number and a unit: 250ms, 5s, 2m, 1h or 1d; a bare number is seconds)")
+            let hint = "write a number and a unit: 250ms, 5s, 2m, 1h or 1d; a bare number is seconds"
+            throw failure(entry, "\(text) is not a duration (\(hint))")
         }
     }
 

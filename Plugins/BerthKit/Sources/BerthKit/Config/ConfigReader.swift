@@ -69,6 +69,18 @@ public final class ConfigReader {
         return allEntries
     }
 
+    /// The value of a key that must be set, read with any accessor:
+    /// `try reader.required("exec", reader.stringList)` or `try reader.required("port") { try reader.int($0) }`.
+    /// A missing key is an error at the mapping (`missing required key "exec"`), an empty value one at the value.
+    public func required<Value>(_ key: String, _ accessor: (String) throws -> Value?) throws -> Value {
+        if let value = try accessor(key) { return value }
+        if let position = index[key] {
+            throw BerthError.invalidConfig(
+                at: allEntries[position].value.mark, path: keyPath(key), "a value is required")
+        }
+        throw BerthError.invalidConfig(at: mark, path: path, "missing required key \(YAMLScalar.doubleQuoted(key))")
+    }
+
     /// The keys present, in document order, without marking anything read.
     public var keys: [String] { allEntries.map(\.key) }
 

@@ -70,7 +70,8 @@ struct YAMLTreeBuilder {
             try open(isMapping: isMapping, anchor: anchor, tag: tag, at: mark)
         case .sequenceEnd, .mappingEnd:
             let frame = frames.removeLast()
-            let node: ConfigNode = frame.isMapping ? .mapping(frame.entries, frame.mark) : .sequence(frame.items, frame.mark)
+            let node: ConfigNode =
+                frame.isMapping ? .mapping(frame.entries, frame.mark) : .sequence(frame.items, frame.mark)
             if let anchor = frame.anchor { anchors[anchor] = (node, frame.size) }
             add(node, size: frame.size)
         }
@@ -95,7 +96,8 @@ struct YAMLTreeBuilder {
         case .sequenceStart(let anchor, let tag, let flow), .mappingStart(let anchor, let tag, let flow):
             if anchor != nil || tag != nil { throw failure(mark, path, "anchors and tags are not JSON") }
             if !flow {
-                throw failure(mark, path, "YAML block syntax is not JSON; write [...] for a list and {...} for an object")
+                throw failure(
+                    mark, path, "YAML block syntax is not JSON; write [...] for a list and {...} for an object")
             }
         default:
             break
@@ -197,7 +199,9 @@ struct YAMLTreeBuilder {
         -> ConfigNode
     {
         let value = YAMLScalar.quotedForMessage(text)
-        switch tag.map({ $0.hasPrefix(Self.standardTagPrefix) ? String($0.dropFirst(Self.standardTagPrefix.count)) : $0 }) {
+        switch tag.map({
+            $0.hasPrefix(Self.standardTagPrefix) ? String($0.dropFirst(Self.standardTagPrefix.count)) : $0
+        }) {
         case nil:
             return plain && YAMLScalar.isNull(text) ? .null(mark) : .scalar(text, mark, quoted: !plain)
         case "!", "str":
