@@ -33,14 +33,15 @@ extension SupervisedProcess {
             }
             effects.streams = Array(core.streams.values)
         }
-        for (continuation, error) in effects.starts {
-            if let error { continuation.resume(throwing: error) } else { continuation.resume() }
-        }
-        for continuation in effects.stops { continuation.resume() }
+        // Observers first: when start() or stop() returns, every observer has seen the state it returns in.
         for snapshot in effects.changes {
             onChange?(snapshot)
             for stream in effects.streams { stream.yield(snapshot) }
         }
+        for (continuation, error) in effects.starts {
+            if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+        }
+        for continuation in effects.stops { continuation.resume() }
     }
 
     private func publishIfChanged(_ core: inout Core, _ effects: inout Effects) {
