@@ -26,20 +26,43 @@ final class LogFile: Sendable {
         _ = state.withLock { close($0.fd) }
     }
 
-    /// Appends bytes, rotating first when they would take the file past `maxBytes`.
+    /// Appends bytes. With a size limit, a chunk is split so that each file stays within `maxBytes`: at the last
+    /// line end that fits, or (a single line longer than the limit) at the limit itself.
     func append(_ bytes: UnsafeRawBufferPointer) {
-        guard !bytes.isEmpty else { return }
         state.withLock { state in
-            if maxBytes > 0 && state.size > 0 && state.size + bytes.count > maxBytes { rotate(&state) }
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(state.fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }  // disk full or similar: drop the rest rather than block the loop
-                offset += written
-                state.size += written
+            var rest = bytes[...]
+            while !rest.isEmpty {
+                var piece = rest
+                if maxBytes > 0 && state.size + rest.count > maxBytes {
+                    let room = max(maxBytes - state.size, 0)
+                    let window = rest.prefix(room)
+                    if let newline = window.lastIndex(of: 10) {
+                        piece = rest[...newline]
+                    } else if state.size > 0 {
+                        rotate(&state)
+                        continue
+                    } else {
+                        piece = rest.prefix(maxBytes)
+                    }
+                }
+                guard write(UnsafeRawBufferPointer(rebasing: piece), &state) else { return }
+                rest = rest[piece.endIndex...]
             }
         }
+    }
+
+    /// Writes all of `bytes`; false when the file refuses (disk full...): the rest is dropped rather than
+    /// blocking the epoll thread.
+    private func write(_ bytes: UnsafeRawBufferPointer, _ state: inout State) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(state.fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 && errno == EINTR { continue }
+            if written <= 0 { return false }
+            offset += written
+            state.size += written
+        }
+        return true
     }
 
     /// Closes and reopens the path (after an external tool moved the file away).
