@@ -49,9 +49,9 @@ public struct ProcessSpec: Sendable, Equatable {
     /// The first restart's delay; each consecutive restart doubles it up to `restartDelayMax`.
     public var restartDelay: Duration
     public var restartDelayMax: Duration
-    /// Not ready after this long: the group is stopped and the start fails.
+    /// Not ready after this long: the group is stopped and the start fails (zero: wait for ever).
     public var startTimeout: Duration
-    /// SIGTERM, then SIGKILL to the group after this long.
+    /// SIGTERM, then SIGKILL to the group after this long (zero: SIGKILL at once).
     public var stopTimeout: Duration
     /// More than `startLimitBurst` starts within `startLimitInterval`: the unit is `failed` until started by hand.
     public var startLimitBurst: Int

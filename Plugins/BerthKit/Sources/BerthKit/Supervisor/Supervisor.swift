@@ -27,7 +27,8 @@ public final class Supervisor: Sendable {
     let nextSocketID = Mutex<UInt64>(0)
 
     /// Creates the runtime folder (mode 0700) if needed and, unless `reapLeftovers` is false, kills the groups a
-    /// previous daemon recorded in `pidsFile` and left running.
+    /// previous daemon recorded in `pidsFile` and left running. Use one Supervisor per runtime folder (each plugin
+    /// its own folder): the pids file is rewritten whole by its owner.
     public init(
         runtimeDirectory: String, watcher: FDWatcher = .shared, logger: Logger = Logger(label: "berth.supervisor"),
         reapLeftovers: Bool = true

@@ -57,7 +57,8 @@ public final class FDWatcher: Sendable {
     }
 
     /// Calls `handler` on the epoll thread whenever `fd` has any of `events` (level-triggered; errors and hangups
-    /// are always reported). The fd stays owned by the caller: `unwatch` before closing it.
+    /// are always reported). One watch per fd (epoll refuses a second: EEXIST). The fd stays owned by the caller:
+    /// `unwatch` before closing it, or a new fd with the same number could lose its watch.
     public func watch(fd: Int32, events: Events = .readable, handler: @escaping Handler) throws -> Token {
         let id = state.withLock { state in
             let id = state.nextID
