@@ -78,8 +78,6 @@ int cberth_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 sqlite3_destructor_type cberth_sqlite_transient(void) { return SQLITE_TRANSIENT; }
 
-int cberth_set_thread_name(pthread_t thread, const char *name) { return pthread_setname_np(thread, name); }
-
 pid_t cberth_spawn_detached(const char *path, char *const argv[], char *const envp[], const char *log_path) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;

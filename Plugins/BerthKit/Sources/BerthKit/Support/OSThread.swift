@@ -11,7 +11,11 @@ public enum OSThread {
     /// Starts a detached thread running `body`. `name` (at most 15 bytes) shows in `ps -L` and /proc.
     @discardableResult
     public static func start(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
-        let box = Unmanaged.passRetained(Body(body)).toOpaque()
+        let threadName = String(name.utf8.prefix(15))!
+        let box = Unmanaged.passRetained(Body({
+            cberth_set_thread_name(threadName)
+            body()
+        })).toOpaque()
         var thread = pthread_t()
         let r = pthread_create(
             &thread, nil,
@@ -22,7 +26,6 @@ public enum OSThread {
             }, box)
         precondition(r == 0, "pthread_create failed: \(systemErrorText(r))")
         pthread_detach(thread)
-        _ = String(name.utf8.prefix(15))!.withCString { cberth_set_thread_name(thread, $0) }
         return thread
     }
 }
