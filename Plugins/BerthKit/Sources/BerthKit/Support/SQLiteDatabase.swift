@@ -85,6 +85,7 @@ public final class SQLiteDatabase {
 
     /// Runs `body` in one transaction (`BEGIN IMMEDIATE`, so a writer waits for the lock up front rather than
     /// failing at commit). An error from `body` rolls back and is rethrown. Nested calls use savepoints.
+    @discardableResult
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         let nested = sqlite3_get_autocommit(handle) == 0
         let name = "berth_sp\(savepointDepth)"
