@@ -40,6 +40,8 @@ final class Capture: Sendable {
     /// Frames read and overruns so far (for status).
     let framesCaptured = Atomic<Int64>(0)
     let overruns = Atomic<Int>(0)
+    /// CPU time the capture thread used, set when it ends.
+    let cpuUSec = Atomic<Int64>(0)
 
     init(settings: CaptureSettings, frameLimit: Int64?, pace: Bool, queue: BlockingQueue<CaptureItem>) {
         self.settings = settings
@@ -65,12 +67,19 @@ final class Capture: Sendable {
     private func run() {
         AlsaDiagnostics.install()
         defer { AlsaDiagnostics.uninstall() }
-        if isStopRequested { return queue.push(.ended(frames: 0)) }
+        let item = readLoop()
+        cpuUSec.store(Clock.threadCPUUSec(), ordering: .relaxed)
+        queue.push(item)
+    }
+
+    /// Reads until done; returns the last item (`.ended` or `.failed`) for `run` to queue.
+    private func readLoop() -> CaptureItem {
+        if isStopRequested { return .ended(frames: 0) }
         let pcm: AlsaPCM
         do {
             pcm = try AlsaPCM(settings)
         } catch {
-            return queue.push(.failed(.wrapping(error), frames: 0))
+            return .failed(.wrapping(error), frames: 0)
         }
         queue.push(.opened(periodFrames: pcm.periodFrames))
         let format = settings.format
@@ -111,9 +120,9 @@ final class Capture: Sendable {
                 queue.push(.overrun(atFrame: captured, writerBehind: false))
                 afterGap = true
             case .failed(let error):
-                return queue.push(.failed(error, frames: captured))
+                return .failed(error, frames: captured)
             }
         }
-        queue.push(.ended(frames: captured))
+        return .ended(frames: captured)
     }
 }

@@ -42,7 +42,8 @@ final class RecordingSession: Sendable {
                         if case .chunk(let chunk) = item { capture.consumed(bytes: chunk.bytes.count) }
                         if !writer.handle(item) { break }
                     }
-                    let result = writer.result
+                    var result = writer.result
+                    result.cpuUSec = Clock.threadCPUUSec() + capture.cpuUSec.load(ordering: .relaxed)
                     writerState.withLock {
                         $0.writing = false
                         $0.lastError = result.error?.message

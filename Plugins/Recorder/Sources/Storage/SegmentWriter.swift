@@ -21,6 +21,8 @@ struct SessionResult: Sendable {
     var error: BerthError?
     /// The low-disk policy said stop.
     var stopReason: String?
+    /// CPU time of the capture and writer threads (capture + WAV + database), for benchmarks.
+    var cpuUSec: Int64 = 0
 }
 
 /// The writer thread's logic, free of threads: consumes capture items in order, cuts the frame stream into
