@@ -71,17 +71,17 @@ final class StorageGuard: Sendable {
                 return free
             }
             if oldest.isEmpty { return free }
-            for row in oldest {
+            for row in oldest where free < needed {
                 do {
                     try FileIO.remove(row.path)
                     try store.deleteRecording(id: row.id)
                     logger.notice("recorder: low disk: deleted oldest recording \"\(row.path)\"")
+                    free = try freeBytes()
                 } catch {
                     logger.error("recorder: low disk: cannot delete \"\(row.path)\": \(error)")
                     return free
                 }
             }
-            do { free = try freeBytes() } catch { return free }
         }
         return free
     }
