@@ -28,6 +28,7 @@ enum AlsaDiagnostics {
     /// Restores ALSA's default handling on this thread (for threads borrowed only for a moment).
     static func uninstall() {
         _ = snd_lib_error_set_local(nil)
+        clear()
     }
 
     private static func record(_ message: String) {

@@ -37,6 +37,7 @@ extension RecorderEngine {
             out["deployment"] = .string("inactive")
         }
 
+        if case .success(let resolved) = resolved { out["schedule"] = .string(describe(resolved.schedule)) }
         out["device"] = .string(config.device)
         out["sample_rate"] = .uint(UInt64(max(0, config.sampleRate)))
         out["channels"] = .uint(UInt64(max(0, config.channels)))

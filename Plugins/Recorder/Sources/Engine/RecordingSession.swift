@@ -1,5 +1,4 @@
 import BerthKit
-import Synchronization
 
 /// One run of the device: a capture thread and a writer thread joined by a queue, from opening the PCM to the
 /// last file published. Async code awaits `run()`; cancelling it (or `stop()`) ends the capture within about a
@@ -9,12 +8,6 @@ final class RecordingSession: Sendable {
     let capture: Capture
     private let queue = BlockingQueue<CaptureItem>()
     private let writerSetup: @Sendable (_ requestStop: @escaping @Sendable () -> Void) -> SegmentWriter
-    private let writerState = Mutex<WriterState>(.init())
-
-    struct WriterState {
-        var writing = false
-        var lastError: String?
-    }
 
     init(
         settings: CaptureSettings, plan: SessionPlan, pace: Bool, layout: RecordingLayout, store: MetadataStore,
@@ -34,7 +27,6 @@ final class RecordingSession: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<SessionResult, Never>) in
                 let capture = self.capture
-                writerState.withLock { $0.writing = true }
                 NativeThread.detach(name: "berth-writer") { [self] in
                     let writer = writerSetup { capture.stop() }
                     while true {
@@ -44,10 +36,6 @@ final class RecordingSession: Sendable {
                     }
                     var result = writer.result
                     result.cpuUSec = Clock.threadCPUUSec() + capture.cpuUSec.load(ordering: .relaxed)
-                    writerState.withLock {
-                        $0.writing = false
-                        $0.lastError = result.error?.message
-                    }
                     continuation.resume(returning: result)
                 }
                 capture.start()
@@ -58,7 +46,4 @@ final class RecordingSession: Sendable {
     }
 
     func stop() { capture.stop() }
-
-    /// Whether the writer thread is still running, and its last storage error.
-    var writer: WriterState { writerState.withLock { $0 } }
 }
