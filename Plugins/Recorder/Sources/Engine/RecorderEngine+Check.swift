@@ -60,11 +60,7 @@ extension RecorderEngine {
             return .ok("device", "ALSA PCM \"\(resolved.capture.device)\" is open and recording (\(what))")
         }
         do {
-            try await NativeThread.run(name: "berth-rec-check") {
-                AlsaDiagnostics.install()
-                defer { AlsaDiagnostics.uninstall() }
-                _ = try AlsaPCM(resolved.capture)
-            }
+            try await probeDevice(resolved.capture)
             return .ok("device", "ALSA PCM \"\(resolved.capture.device)\" opens for capture at \(what)")
         } catch {
             return .failed("device", BerthError.wrapping(error).message)

@@ -102,7 +102,7 @@ extension RecorderEngine {
             settings: runtime.resolved.capture, plan: plan, pace: config.paceRealtime, layout: runtime.resolved.layout,
             store: runtime.store, hooks: hooks, logger: logger)
         let claimed = mutable.withLock { state in
-            guard state.session == nil else { return false }
+            guard state.session == nil, state.probes == 0 else { return false }
             state.session = session
             return true
         }
@@ -152,11 +152,7 @@ extension RecorderEngine {
             if Task.isCancelled { return }
             do {
                 if device {
-                    try await NativeThread.run(name: "berth-rec-probe") {
-                        AlsaDiagnostics.install()
-                        defer { AlsaDiagnostics.uninstall() }
-                        _ = try AlsaPCM(runtime.resolved.capture)
-                    }
+                    try await probeDevice(runtime.resolved.capture)
                     mutable.withLock { $0.captureProblem = nil }
                 } else {
                     try await NativeThread.run(name: "berth-rec-probe") { try Self.probeStorage(runtime.resolved.layout) }
@@ -170,6 +166,23 @@ extension RecorderEngine {
                 noteError(reason)
                 delay = min(delay * 2, config.retryMaxSeconds)
             }
+        }
+    }
+
+    /// Opens and closes the PCM with the configured parameters on a thread of its own. Returns at once when a
+    /// session holds the device (it evidently works); no session starts while the probe runs.
+    func probeDevice(_ settings: CaptureSettings) async throws {
+        let claimed = mutable.withLock { state in
+            guard state.session == nil else { return false }
+            state.probes += 1
+            return true
+        }
+        guard claimed else { return }
+        defer { mutable.withLock { $0.probes -= 1 } }
+        try await NativeThread.run(name: "berth-rec-probe") {
+            AlsaDiagnostics.install()
+            defer { AlsaDiagnostics.uninstall() }
+            _ = try AlsaPCM(settings)
         }
     }
 

@@ -35,6 +35,8 @@ final class RecorderEngine: Sendable {
         var heartbeat: Task<Void, Never>?
         var transitioning = false
         var session: RecordingSession?
+        /// Device probes in progress (checks, retries): a session does not start meanwhile.
+        var probes = 0
         var nextRecordingUSec: Int64?
         var lastRecording: RecordingRow?
         var recordingsCount: Int64 = 0
