@@ -56,7 +56,10 @@ import Testing
         #expect(try FileIO.listDirectory(layout.partials).isEmpty)
         for row in rows {
             let stamp = CivilDateTime(usec: row.startUSec)
-            #expect(row.path.hasPrefix("\(layout.recordings)/\(pad(stamp.date.year, 4))/\(pad(stamp.date.month, 2))/\(pad(stamp.date.day, 2))/\(stamp.compactStamp)_\(row.id).wav"))
+            #expect(
+                row.path.hasPrefix(
+                    "\(layout.recordings)/\(pad(stamp.date.year, 4))/\(pad(stamp.date.month, 2))/\(pad(stamp.date.day, 2))/\(stamp.compactStamp)_\(row.id).wav"
+                ))
         }
     }
 
@@ -65,11 +68,13 @@ import Testing
         let layout = RecordingLayout(storage: dir.path, fileZone: .utc)
         try layout.prepare()
         let store = try MetadataStore(path: layout.database)
-        let fixture = try Fixture(directory: dir.path, format: .init(sampleRate: 8000, channels: 1, sample: .s16le), seconds: 0.1)
+        let fixture = try Fixture(
+            directory: dir.path, format: .init(sampleRate: 8000, channels: 1, sample: .s16le), seconds: 0.1)
         var settings = fixture.settings
         settings.device = "no_such_pcm"
         let session = RecordingSession(
-            settings: settings, plan: SessionPlan(totalFrames: 800, segmentFrames: 800, deploymentID: nil, reason: "test"),
+            settings: settings,
+            plan: SessionPlan(totalFrames: 800, segmentFrames: 800, deploymentID: nil, reason: "test"),
             pace: false, layout: layout, store: store, hooks: .init(), logger: Logger(label: "test"))
         let result = await session.run()
         #expect(result.error?.code == .deviceUnavailable)
@@ -79,7 +84,8 @@ import Testing
 
     @Test func pcmRefusesImpossibleParametersWithoutCrashing() throws {
         let dir = TempDirectory("capture-params")
-        let fixture = try Fixture(directory: dir.path, format: .init(sampleRate: 8000, channels: 1, sample: .s16le), seconds: 0.1)
+        let fixture = try Fixture(
+            directory: dir.path, format: .init(sampleRate: 8000, channels: 1, sample: .s16le), seconds: 0.1)
         AlsaDiagnostics.install()
         defer { AlsaDiagnostics.uninstall() }
         var settings = fixture.settings
@@ -92,7 +98,8 @@ import Testing
         let syntax = #expect(throws: BerthError.self) { try AlsaPCM(settings) }
         #expect(syntax?.code == .invalidConfig)
         settings = fixture.settings
-        settings.alsaConfig = "pcm.fixture { type file; slave { pcm { type null } } file \"/dev/null\"; infile \"/nonexistent/x.raw\"; format raw }"
+        settings.alsaConfig =
+            "pcm.fixture { type file; slave { pcm { type null } } file \"/dev/null\"; infile \"/nonexistent/x.raw\"; format raw }"
         let missing = #expect(throws: BerthError.self) { try AlsaPCM(settings) }
         #expect(missing?.code == .deviceUnavailable)
     }

@@ -9,12 +9,14 @@ import Testing
     @Test func continuousSegmentsConcatenateToTheFixture() async throws {
         var f = try EngineFixture("continuous", seconds: 30)
         f.config.paceRealtime = true
-        f.config.schedule = ScheduleConfig(windows: [.init(start: "00:00", end: "00:00")], duration: 0.25, continuous: true)
+        f.config.schedule = ScheduleConfig(
+            windows: [.init(start: "00:00", end: "00:00")], duration: 0.25, continuous: true)
         let engine = f.engine()
         try await engine.start()
         _ = try await engine.startDeployment(name: "nonstop", latitude: 0, longitude: 0)
         // Stop once the fifth file is open: it is in progress, and must be finished and saved too.
-        #expect(await f.log.wait(seconds: 15) { $0.filter { if case .started = $0 { true } else { false } }.count >= 5 })
+        #expect(
+            await f.log.wait(seconds: 15) { $0.filter { if case .started = $0 { true } else { false } }.count >= 5 })
         try await engine.stopDeployment()
         let rows = try await engine.listRecordings(sinceUSec: 0, limit: 0)
         #expect(rows.count >= 5, "the segment in progress at the stop is saved too")
@@ -47,7 +49,8 @@ import Testing
         let total: Int64 = 8000 * 2 + 123
         let session = RecordingSession(
             settings: fixture.settings,
-            plan: SessionPlan(totalFrames: total, segmentFrames: segment, deploymentID: nil, reason: "test"), pace: false,
+            plan: SessionPlan(totalFrames: total, segmentFrames: segment, deploymentID: nil, reason: "test"),
+            pace: false,
             layout: layout, store: store, hooks: .init(), logger: Logger(label: "test"))
         let result = await session.run()
         #expect(result.error == nil)

@@ -10,7 +10,8 @@ import Testing
         try await engine.start()
         for (name, lat, lon, text) in [
             ("  ", 0.0, 0.0, "needs a name"), ("a", 90.5, 0.0, "latitude 90.5"), ("a", -91, 0, "latitude -91"),
-            ("a", .nan, 0, "latitude nan"), ("a", 0, 180.01, "longitude 180.01"), ("a", 0, -Double.infinity, "longitude -inf"),
+            ("a", .nan, 0, "latitude nan"), ("a", 0, 180.01, "longitude 180.01"),
+            ("a", 0, -Double.infinity, "longitude -inf"),
         ] {
             let error = await #expect(throws: BerthError.self) {
                 try await engine.startDeployment(name: name, latitude: lat, longitude: lon)

@@ -15,9 +15,10 @@ import Testing
         try await engine.start()
         #expect(await f.log.wait(seconds: 10) { $0.contains { if case .heartbeat = $0 { true } else { false } } })
         _ = try await engine.recordNow(seconds: 0.5)
-        #expect(await f.log.wait(seconds: 10) { events in
-            events.contains { if case .heartbeat(let s) = $0 { s["recordings"] == .uint(1) } else { false } }
-        })
+        #expect(
+            await f.log.wait(seconds: 10) { events in
+                events.contains { if case .heartbeat(let s) = $0 { s["recordings"] == .uint(1) } else { false } }
+            })
         let beat = try #require(f.log.heartbeats.first { $0["recordings"] == .uint(1) })
         #expect(beat["free_bytes"] == .uint(123_456_789))
         #expect(beat["state"] == .string("idle"))
@@ -47,9 +48,10 @@ import Testing
         let status = engine.status()
         #expect(status["workers"] == .string("notok"))
         #expect(status["workers.capture"]?.string?.hasPrefix("notok: cannot open ALSA PCM") == true)
-        #expect(await f.log.wait(seconds: 10) { events in
-            events.contains { if case .heartbeat(let s) = $0 { s["state"] == .string("error") } else { false } }
-        })
+        #expect(
+            await f.log.wait(seconds: 10) { events in
+                events.contains { if case .heartbeat(let s) = $0 { s["state"] == .string("error") } else { false } }
+            })
         // The device comes back.
         #expect(rename(moved, f.fixture.path) == 0)
         #expect(await f.log.waitForSaved(1))
@@ -70,9 +72,16 @@ import Testing
         #expect(error?.code == .storageFull)
         #expect(error?.message.contains("below min_free_bytes 1000000") == true)
         _ = try await engine.startDeployment(name: "tight", latitude: 0, longitude: 0, force: true)
-        #expect(await f.log.wait(seconds: 10) { events in
-            events.contains { if case .heartbeat(let s) = $0 { s["errors"]?.description.contains("skipping recordings") == true } else { false } }
-        })
+        #expect(
+            await f.log.wait(seconds: 10) { events in
+                events.contains {
+                    if case .heartbeat(let s) = $0 {
+                        s["errors"]?.description.contains("skipping recordings") == true
+                    } else {
+                        false
+                    }
+                }
+            })
         #expect(engine.status()["workers.writer"]?.string?.hasPrefix("notok: only 10 bytes free") == true)
         #expect(f.log.saved.isEmpty)
         free.withLock { $0 = 1 << 40 }

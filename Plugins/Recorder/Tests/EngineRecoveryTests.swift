@@ -16,7 +16,8 @@ import Testing
         let deploymentStart = utc(2026, 5, 1, 12)
         do {
             let store = try MetadataStore(path: layout.database)
-            try store.insertDeployment(.init(id: RecordingID.make(), name: "lost", latitude: 1, longitude: 2, startedUSec: deploymentStart))
+            try store.insertDeployment(
+                .init(id: RecordingID.make(), name: "lost", latitude: 1, longitude: 2, startedUSec: deploymentStart))
         }
         func partial(seconds: Double, startUSec: Int64) throws -> (id: String, path: String) {
             let id = RecordingID.make()
@@ -35,10 +36,12 @@ import Testing
         let renamedFinal = layout.finalPath(id: renamed.id, startUSec: deploymentStart + 80_000_000)
         do {
             let store = try MetadataStore(path: layout.database)
-            try store.insertRecording(RecordingRow(
-                id: renamed.id, path: renamedFinal, startUSec: deploymentStart + 80_000_000, durationSeconds: 1,
-                sampleRate: 8000, channels: 1, deploymentID: nil, sampleFormat: "S16_LE", sizeBytes: 16044, overruns: 0,
-                recovered: false))
+            try store.insertRecording(
+                RecordingRow(
+                    id: renamed.id, path: renamedFinal, startUSec: deploymentStart + 80_000_000, durationSeconds: 1,
+                    sampleRate: 8000, channels: 1, deploymentID: nil, sampleFormat: "S16_LE", sizeBytes: 16044,
+                    overruns: 0,
+                    recovered: false))
         }
 
         let engine = f.engine()

@@ -24,7 +24,11 @@ import Testing
         #expect(try store.deployment(activeAtUSec: 1500)?.id == first.id)
         #expect(try store.deployment(activeAtUSec: 2500)?.id == second.id)
         // acoupi's text columns are there too.
-        let text = try store.access { try $0.prepare("SELECT started_on, ended_on FROM deployment WHERE id = ?").rows([.text(first.id)]) { [$0.text(at: 0), $0.text(at: 1)] } }
+        let text = try store.access {
+            try $0.prepare("SELECT started_on, ended_on FROM deployment WHERE id = ?").rows([.text(first.id)]) {
+                [$0.text(at: 0), $0.text(at: 1)]
+            }
+        }
         #expect(text == [["1970-01-01 00:00:00.001000", "1970-01-01 00:00:00.005000"]])
     }
 

@@ -23,7 +23,9 @@ private let hour: Int64 = 3_600_000_000
 @Suite struct ScheduleTests {
     @Test func dailyWindowRecordsOnTheIntervalGrid() throws {
         let s = try schedule([("06:00", "18:00")])
-        #expect(s.nextRecording(afterUSec: utc(2026, 1, 1, 5, 59, 58)) == .init(start: utc(2026, 1, 1, 6), duration: 3_000_000))
+        #expect(
+            s.nextRecording(afterUSec: utc(2026, 1, 1, 5, 59, 58))
+                == .init(start: utc(2026, 1, 1, 6), duration: 3_000_000))
         #expect(s.nextRecording(afterUSec: utc(2026, 1, 1, 6, 0, 1))?.start == utc(2026, 1, 1, 6, 0, 10))
         #expect(s.nextRecording(afterUSec: utc(2026, 1, 1, 6, 0, 10))?.start == utc(2026, 1, 1, 6, 0, 10))
         #expect(s.nextRecording(afterUSec: utc(2026, 1, 1, 17, 59, 45))?.start == utc(2026, 1, 1, 17, 59, 50))
@@ -42,8 +44,10 @@ private let hour: Int64 = 3_600_000_000
         #expect(s.isActive(atUSec: utc(2026, 6, 2, 3, 59, 59)))
         #expect(!s.isActive(atUSec: utc(2026, 6, 2, 4)))
         #expect(!s.isActive(atUSec: utc(2026, 6, 2, 12)))
-        #expect(s.period(atOrAfterUSec: utc(2026, 6, 2, 12)) == .init(start: utc(2026, 6, 2, 22), end: utc(2026, 6, 3, 4)))
-        #expect(s.period(atOrAfterUSec: utc(2026, 6, 2, 1)) == .init(start: utc(2026, 6, 1, 22), end: utc(2026, 6, 2, 4)))
+        #expect(
+            s.period(atOrAfterUSec: utc(2026, 6, 2, 12)) == .init(start: utc(2026, 6, 2, 22), end: utc(2026, 6, 3, 4)))
+        #expect(
+            s.period(atOrAfterUSec: utc(2026, 6, 2, 1)) == .init(start: utc(2026, 6, 1, 22), end: utc(2026, 6, 2, 4)))
         #expect(s.nextRecording(afterUSec: utc(2026, 6, 2, 12))?.start == utc(2026, 6, 2, 22))
     }
 
@@ -66,9 +70,11 @@ private let hour: Int64 = 3_600_000_000
     @Test func timeZoneShiftsTheWindows() throws {
         let s = try schedule([("06:00", "18:00")], zone: "Europe/Berlin")
         // Winter: CET = UTC+1.
-        #expect(s.period(atOrAfterUSec: utc(2026, 1, 15)) == .init(start: utc(2026, 1, 15, 5), end: utc(2026, 1, 15, 17)))
+        #expect(
+            s.period(atOrAfterUSec: utc(2026, 1, 15)) == .init(start: utc(2026, 1, 15, 5), end: utc(2026, 1, 15, 17)))
         // Summer: CEST = UTC+2.
-        #expect(s.period(atOrAfterUSec: utc(2026, 7, 15)) == .init(start: utc(2026, 7, 15, 4), end: utc(2026, 7, 15, 16)))
+        #expect(
+            s.period(atOrAfterUSec: utc(2026, 7, 15)) == .init(start: utc(2026, 7, 15, 4), end: utc(2026, 7, 15, 16)))
     }
 
     @Test func springForwardNightIsAnHourShorter() throws {
@@ -79,7 +85,9 @@ private let hour: Int64 = 3_600_000_000
         #expect(p.end! - p.start == 5 * hour)
         // A window starting in the skipped hour starts when the clocks change.
         let gap = try schedule([("02:30", "03:30")], zone: "Europe/Berlin")
-        #expect(gap.period(atOrAfterUSec: utc(2026, 3, 28, 12)) == .init(start: utc(2026, 3, 29, 1), end: utc(2026, 3, 29, 1, 30)))
+        #expect(
+            gap.period(atOrAfterUSec: utc(2026, 3, 28, 12))
+                == .init(start: utc(2026, 3, 29, 1), end: utc(2026, 3, 29, 1, 30)))
         #expect(!gap.isActive(atUSec: utc(2026, 3, 29, 0, 59, 59)))
         #expect(gap.isActive(atUSec: utc(2026, 3, 29, 1)))
         // The day before and after are normal (CET then CEST).
@@ -95,7 +103,9 @@ private let hour: Int64 = 3_600_000_000
         #expect(p.end! - p.start == 7 * hour)
         // A repeated wall time means its first occurrence.
         let twice = try schedule([("02:30", "03:30")], zone: "Europe/Berlin")
-        #expect(twice.period(atOrAfterUSec: utc(2026, 10, 24, 12)) == .init(start: utc(2026, 10, 25, 0, 30), end: utc(2026, 10, 25, 2, 30)))
+        #expect(
+            twice.period(atOrAfterUSec: utc(2026, 10, 24, 12))
+                == .init(start: utc(2026, 10, 25, 0, 30), end: utc(2026, 10, 25, 2, 30)))
         // Recordings keep the 10 s grid straight through the change.
         let all = try schedule([("00:00", "00:00")], zone: "Europe/Berlin")
         #expect(all.nextRecording(afterUSec: utc(2026, 10, 25, 0, 59, 55))?.start == utc(2026, 10, 25, 1))
@@ -103,26 +113,30 @@ private let hour: Int64 = 3_600_000_000
 
     @Test func continuousSessionsRunToTheWindowEnd() throws {
         let s = try schedule([("22:00", "04:00")], duration: 60, continuous: true)
-        #expect(s.nextRecording(afterUSec: utc(2026, 6, 1, 23, 0, 0, ) + 123) == .init(start: utc(2026, 6, 1, 23) + 123, duration: utc(2026, 6, 2, 4) - utc(2026, 6, 1, 23) - 123))
-        #expect(s.nextRecording(afterUSec: utc(2026, 6, 1, 12)) == .init(start: utc(2026, 6, 1, 22), duration: 6 * hour))
+        #expect(
+            s.nextRecording(afterUSec: utc(2026, 6, 1, 23, 0, 0, ) + 123)
+                == .init(start: utc(2026, 6, 1, 23) + 123, duration: utc(2026, 6, 2, 4) - utc(2026, 6, 1, 23) - 123))
+        #expect(
+            s.nextRecording(afterUSec: utc(2026, 6, 1, 12)) == .init(start: utc(2026, 6, 1, 22), duration: 6 * hour))
         let always = try schedule([("00:00", "00:00")], duration: 60, continuous: true)
         #expect(always.nextRecording(afterUSec: 42) == .init(start: 42, duration: nil))
     }
 
-    @Test(arguments: [
-        ([("25:00", "04:00")], 3.0, 10.0, "UTC", "schedule.windows[0].start"),
-        ([("06:00", "6:0")], 3.0, 10.0, "UTC", "schedule.windows[0].end"),
-        ([("06:00", "12:60")], 3.0, 10.0, "UTC", "schedule.windows[0].end"),
-        ([("", "12:00")], 3.0, 10.0, "UTC", "schedule.windows[0].start"),
-        ([("24:00", "12:00")], 3.0, 10.0, "UTC", "schedule.windows[0].start"),
-        ([], 3.0, 10.0, "UTC", "schedule.windows is empty"),
-        ([("06:00", "18:00")], 0.0, 10.0, "UTC", "schedule.duration"),
-        ([("06:00", "18:00")], 3.0, 2.0, "UTC", "schedule.interval"),
-        ([("06:00", "18:00")], Double.nan, 10.0, "UTC", "schedule.duration"),
-        ([("06:00", "06:01")], 120.0, 300.0, "UTC", "shorter than schedule.duration"),
-        ([("06:00", "18:00")], 3.0, 10.0, "Mars/Olympus_Mons", "unknown time zone"),
-        ([("06:00", "18:00")], 3.0, 10.0, "../../etc/passwd", "not a valid IANA zone name"),
-    ] as [([(String, String)], Double, Double, String, String)])
+    @Test(
+        arguments: [
+            ([("25:00", "04:00")], 3.0, 10.0, "UTC", "schedule.windows[0].start"),
+            ([("06:00", "6:0")], 3.0, 10.0, "UTC", "schedule.windows[0].end"),
+            ([("06:00", "12:60")], 3.0, 10.0, "UTC", "schedule.windows[0].end"),
+            ([("", "12:00")], 3.0, 10.0, "UTC", "schedule.windows[0].start"),
+            ([("24:00", "12:00")], 3.0, 10.0, "UTC", "schedule.windows[0].start"),
+            ([], 3.0, 10.0, "UTC", "schedule.windows is empty"),
+            ([("06:00", "18:00")], 0.0, 10.0, "UTC", "schedule.duration"),
+            ([("06:00", "18:00")], 3.0, 2.0, "UTC", "schedule.interval"),
+            ([("06:00", "18:00")], Double.nan, 10.0, "UTC", "schedule.duration"),
+            ([("06:00", "06:01")], 120.0, 300.0, "UTC", "shorter than schedule.duration"),
+            ([("06:00", "18:00")], 3.0, 10.0, "Mars/Olympus_Mons", "unknown time zone"),
+            ([("06:00", "18:00")], 3.0, 10.0, "../../etc/passwd", "not a valid IANA zone name"),
+        ] as [([(String, String)], Double, Double, String, String)])
     func invalidSchedulesAreConfigErrors(
         windows: [(String, String)], duration: Double, interval: Double, zone: String, expected: String
     ) throws {

@@ -12,9 +12,10 @@ import Testing
 
     func chunk(_ range: Range<Int64>, at usec: Int64, afterGap: Bool = false) -> CaptureItem {
         let samples = range.map { Int16(truncatingIfNeeded: $0) }
-        return .chunk(AudioChunk(
-            bytes: samples.withUnsafeBytes { Array($0) }, firstFrame: range.lowerBound, frames: range.count,
-            captureUSec: usec, afterGap: afterGap))
+        return .chunk(
+            AudioChunk(
+                bytes: samples.withUnsafeBytes { Array($0) }, firstFrame: range.lowerBound, frames: range.count,
+                captureUSec: usec, afterGap: afterGap))
     }
 
     final class Counter: Sendable {
@@ -32,7 +33,8 @@ import Testing
         hooks.admit = admit
         let writer = SegmentWriter(
             plan: SessionPlan(totalFrames: nil, segmentFrames: 1000, deploymentID: nil, reason: "test"), format: format,
-            layout: layout, store: store, hooks: hooks, logger: Logger(label: "test"), requestStop: { stops.value.withLock { $0 += 1 } })
+            layout: layout, store: store, hooks: hooks, logger: Logger(label: "test"),
+            requestStop: { stops.value.withLock { $0 += 1 } })
         return (writer, store)
     }
 
@@ -64,9 +66,14 @@ import Testing
     @Test func skippedSegmentsWriteNothingAndTheNextOneResumes() throws {
         let dir = TempDirectory("segments-skip")
         let calls = Mutex(0)
-        let (writer, store) = try writer(dir, admit: { _ in
-            calls.withLock { $0 += 1; return $0 == 2 ? .skip("low disk") : .write }
-        })
+        let (writer, store) = try writer(
+            dir,
+            admit: { _ in
+                calls.withLock {
+                    $0 += 1
+                    return $0 == 2 ? .skip("low disk") : .write
+                }
+            })
         _ = writer.handle(chunk(0..<3000, at: t0))
         _ = writer.handle(.ended(frames: 3000))
         #expect(writer.result.skippedSegments == 1 && writer.result.savedCount == 2)

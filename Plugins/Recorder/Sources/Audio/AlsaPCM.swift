@@ -89,23 +89,31 @@ final class AlsaPCM {
         let name = "ALSA PCM \"\(device)\""
         let format = settings.format
         try check(snd_pcm_hw_params_any(pcm, params), "\(name) has no usable configuration")
-        try check(snd_pcm_hw_params_set_access(pcm, params, SND_PCM_ACCESS_RW_INTERLEAVED), "\(name) cannot do interleaved reads")
-        try check(snd_pcm_hw_params_set_format(pcm, params, format.sample.alsa), "\(name) does not support format \(format.sample.rawValue)")
+        try check(
+            snd_pcm_hw_params_set_access(pcm, params, SND_PCM_ACCESS_RW_INTERLEAVED),
+            "\(name) cannot do interleaved reads")
+        try check(
+            snd_pcm_hw_params_set_format(pcm, params, format.sample.alsa),
+            "\(name) does not support format \(format.sample.rawValue)")
         var low: UInt32 = 0
         var high: UInt32 = 0
         snd_pcm_hw_params_get_channels_min(params, &low)
         snd_pcm_hw_params_get_channels_max(params, &high)
-        try check(snd_pcm_hw_params_set_channels(pcm, params, UInt32(format.channels)),
+        try check(
+            snd_pcm_hw_params_set_channels(pcm, params, UInt32(format.channels)),
             "\(name) does not support \(format.channels) channels (it offers \(low)-\(high))")
         var dir: Int32 = 0
         snd_pcm_hw_params_get_rate_min(params, &low, &dir)
         snd_pcm_hw_params_get_rate_max(params, &high, &dir)
-        try check(snd_pcm_hw_params_set_rate(pcm, params, UInt32(format.sampleRate), 0),
+        try check(
+            snd_pcm_hw_params_set_rate(pcm, params, UInt32(format.sampleRate), 0),
             "\(name) does not support \(format.sampleRate) Hz (it offers \(low)-\(high) Hz)")
         var buffer = settings.bufferUSec
         var period = settings.periodUSec
-        try check(snd_pcm_hw_params_set_buffer_time_near(pcm, params, &buffer, &dir), "\(name) refuses a \(buffer) µs buffer")
-        try check(snd_pcm_hw_params_set_period_time_near(pcm, params, &period, &dir), "\(name) refuses a \(period) µs period")
+        try check(
+            snd_pcm_hw_params_set_buffer_time_near(pcm, params, &buffer, &dir), "\(name) refuses a \(buffer) µs buffer")
+        try check(
+            snd_pcm_hw_params_set_period_time_near(pcm, params, &period, &dir), "\(name) refuses a \(period) µs period")
         try check(snd_pcm_hw_params(pcm, params), "\(name) refuses the configuration")
         var frames: snd_pcm_uframes_t = 0
         snd_pcm_hw_params_get_period_size(params, &frames, &dir)
@@ -135,8 +143,9 @@ final class AlsaPCM {
             // -EPIPE: overrun; -ESTRPIPE: suspended; -EINTR: a signal. recover() handles all three.
             let recovered = snd_pcm_recover(pcm, code, 1)
             if recovered < 0 {
-                return .failed(BerthError(
-                    .deviceUnavailable, "capture from ALSA PCM \"\(device)\" failed: \(Self.reason(code))"))
+                return .failed(
+                    BerthError(
+                        .deviceUnavailable, "capture from ALSA PCM \"\(device)\" failed: \(Self.reason(code))"))
             }
             if code == -EPIPE { return .overrun }
         }

@@ -106,13 +106,18 @@ final class Capture: Sendable {
                     continue
                 }
                 queuedBytes.add(bytes.count, ordering: .relaxed)
-                queue.push(.chunk(AudioChunk(
-                    bytes: bytes, firstFrame: captured, frames: n, captureUSec: now - format.usec(frames: Int64(n)),
-                    afterGap: afterGap)))
+                queue.push(
+                    .chunk(
+                        AudioChunk(
+                            bytes: bytes, firstFrame: captured, frames: n,
+                            captureUSec: now - format.usec(frames: Int64(n)),
+                            afterGap: afterGap)))
                 afterGap = false
                 captured += Int64(n)
                 framesCaptured.store(captured, ordering: .relaxed)
-                if pace { Clock.sleepOnThread(usec: startMonotonic + format.usec(frames: captured) - Clock.monotonicUSec()) }
+                if pace {
+                    Clock.sleepOnThread(usec: startMonotonic + format.usec(frames: captured) - Clock.monotonicUSec())
+                }
             case .frames:
                 continue
             case .overrun:

@@ -49,7 +49,8 @@ extension RecorderConfig {
             && retryMaxSeconds >= retryInitialSeconds)
         {
             problems.append(
-                "retry_initial \(retryInitialSeconds) must be above 0 and retry_max \(retryMaxSeconds) at least as large")
+                "retry_initial \(retryInitialSeconds) must be above 0 and retry_max \(retryMaxSeconds) at least as large"
+            )
         }
         return problems
     }

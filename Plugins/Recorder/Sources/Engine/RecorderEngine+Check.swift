@@ -31,7 +31,8 @@ extension RecorderEngine {
                 }
                 do {
                     let free = try provider(resolved.layout.storage)
-                    let text = "\(free) bytes free on \"\(resolved.layout.storage)\" (min_free_bytes \(config.minFreeBytes))"
+                    let text =
+                        "\(free) bytes free on \"\(resolved.layout.storage)\" (min_free_bytes \(config.minFreeBytes))"
                     results.append(free >= config.minFreeBytes ? .ok("free_space", text) : .failed("free_space", text))
                 } catch {
                     results.append(.failed("free_space", BerthError.wrapping(error).message))
@@ -41,7 +42,8 @@ extension RecorderEngine {
                         if let runtime { try runtime.store.schemaVersion() } else {
                             try MetadataStore(path: resolved.layout.database).schemaVersion()
                         }
-                    results.append(.ok("database", "\"\(resolved.layout.database)\" opens at schema version \(version)"))
+                    results.append(
+                        .ok("database", "\"\(resolved.layout.database)\" opens at schema version \(version)"))
                 } catch {
                     results.append(.failed("database", BerthError.wrapping(error).message))
                 }

@@ -22,7 +22,8 @@ extension RecorderEngine {
         try claimTransition()
         defer { mutable.withLock { $0.transitioning = false } }
         if let active = activeDeployment {
-            throw BerthError.alreadyExists("deployment \"\(active.name)\" (\(active.id)) is already active; stop it first")
+            throw BerthError.alreadyExists(
+                "deployment \"\(active.name)\" (\(active.id)) is already active; stop it first")
         }
         if !force {
             let failures = await check().filter { !$0.passed }
@@ -91,7 +92,9 @@ extension RecorderEngine {
         let format = runtime.resolved.format
         let frames = max(1, format.frames(usec: Int64(seconds * 1e6)))
         let expected = UInt64(frames) * UInt64(format.fileFrameBytes)
-        let admission = try await NativeThread.run(name: "berth-rec-disk") { runtime.storage.admit(expectedBytes: expected) }
+        let admission = try await NativeThread.run(name: "berth-rec-disk") {
+            runtime.storage.admit(expectedBytes: expected)
+        }
         switch admission {
         case .write: break
         case .skip(let reason), .stop(let reason): throw BerthError(.storageFull, reason)
@@ -117,7 +120,9 @@ extension RecorderEngine {
         let runtime = try requireRuntime()
         let count = limit == 0 ? 1000 : min(Int(limit), 100_000)
         let since = Int64(clamping: sinceUSec)
-        return try await NativeThread.run(name: "berth-rec-db") { try runtime.store.recordings(sinceUSec: since, limit: count) }
+        return try await NativeThread.run(name: "berth-rec-db") {
+            try runtime.store.recordings(sinceUSec: since, limit: count)
+        }
     }
 }
 

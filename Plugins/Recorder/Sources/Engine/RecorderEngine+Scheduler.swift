@@ -27,7 +27,9 @@ extension RecorderEngine {
         while !Task.isCancelled {
             let now = clock()
             if planned == nil || now > planned!.start + lateTolerance {
-                if let missed = planned { noteError("missed the recording planned at \(MetadataStore.text(missed.start)) UTC") }
+                if let missed = planned {
+                    noteError("missed the recording planned at \(MetadataStore.text(missed.start)) UTC")
+                }
                 planned = schedule.nextRecording(afterUSec: now)
                 mutable.withLock { $0.nextRecordingUSec = planned?.start }
             }
@@ -69,9 +71,10 @@ extension RecorderEngine {
         if let total, total <= 0 { return .skipped("empty recording") }
         if !resolved.schedule.continuous {
             let expected = UInt64(segment) * UInt64(resolved.format.fileFrameBytes)
-            let admission = (try? await NativeThread.run(name: "berth-rec-disk") {
-                runtime.storage.admit(expectedBytes: expected)
-            }) ?? .write
+            let admission =
+                (try? await NativeThread.run(name: "berth-rec-disk") {
+                    runtime.storage.admit(expectedBytes: expected)
+                }) ?? .write
             switch admission {
             case .write: break
             case .skip(let reason): return .skipped(reason)
@@ -82,7 +85,8 @@ extension RecorderEngine {
             totalFrames: total, segmentFrames: segment, deploymentID: deploymentID,
             reason: resolved.schedule.continuous ? "continuous" : "schedule")
         guard let result = await runSession(plan, runtime) else {
-            logger.notice("recorder: skipped the recording at \(MetadataStore.text(planned.start)) UTC: the device is busy")
+            logger.notice(
+                "recorder: skipped the recording at \(MetadataStore.text(planned.start)) UTC: the device is busy")
             return .skipped("device busy")
         }
         if let reason = result.stopReason { return .stopped(reason) }
@@ -155,7 +159,9 @@ extension RecorderEngine {
                     try await probeDevice(runtime.resolved.capture)
                     mutable.withLock { $0.captureProblem = nil }
                 } else {
-                    try await NativeThread.run(name: "berth-rec-probe") { try Self.probeStorage(runtime.resolved.layout) }
+                    try await NativeThread.run(name: "berth-rec-probe") {
+                        try Self.probeStorage(runtime.resolved.layout)
+                    }
                     mutable.withLock { $0.writerProblem = nil }
                 }
                 logger.notice("recorder: \(device ? "device" : "storage") is back; resuming the schedule")

@@ -74,7 +74,8 @@ extension RecorderEngine {
             state: s.state, deployment: s.deployment, device: config.device,
             sampleRate: UInt32(clamping: config.sampleRate), channels: UInt32(clamping: config.channels),
             recordingsCount: UInt64(s.recordingsCount), lastRecording: s.lastRecording?.path ?? "",
-            freeBytes: s.runtime?.storage.lastFreeBytes ?? 0, lastHeartbeatUSec: UInt64(max(0, s.lastHeartbeatUSec ?? 0)))
+            freeBytes: s.runtime?.storage.lastFreeBytes ?? 0,
+            lastHeartbeatUSec: UInt64(max(0, s.lastHeartbeatUSec ?? 0)))
     }
 
     // MARK: Heartbeat

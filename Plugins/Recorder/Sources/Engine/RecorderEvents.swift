@@ -18,7 +18,9 @@ struct CheckResult: Sendable, Equatable {
 
     var status: String { passed ? "ok" : "failed" }
 
-    static func ok(_ name: String, _ message: String) -> CheckResult { .init(name: name, passed: true, message: message) }
+    static func ok(_ name: String, _ message: String) -> CheckResult {
+        .init(name: name, passed: true, message: message)
+    }
     static func failed(_ name: String, _ message: String) -> CheckResult {
         .init(name: name, passed: false, message: message)
     }

@@ -32,8 +32,10 @@ extension MetadataStore {
 
     func recording(id: String) throws -> RecordingRow? {
         try access { db in
-            try db.query("SELECT \(Self.recordingColumns) FROM recording WHERE id = ?", [.text(id)], row: Self.recording)
-                .first
+            try db.query(
+                "SELECT \(Self.recordingColumns) FROM recording WHERE id = ?", [.text(id)], row: Self.recording
+            )
+            .first
         }
     }
 
@@ -64,7 +66,9 @@ extension MetadataStore {
         try access { db in
             let value =
                 if let deploymentID {
-                    try db.prepare("SELECT count(*) FROM recording WHERE deployment_id = ?").firstValue([.text(deploymentID)])
+                    try db.prepare("SELECT count(*) FROM recording WHERE deployment_id = ?").firstValue([
+                        .text(deploymentID)
+                    ])
                 } else {
                     try db.prepare("SELECT count(*) FROM recording").firstValue()
                 }

@@ -39,8 +39,10 @@ final class MetadataStore: Sendable {
 
     func activeDeployment() throws -> Deployment? {
         try access { db in
-            try db.query("SELECT \(Self.deploymentColumns) FROM deployment WHERE ended_usec IS NULL", row: Self.deployment)
-                .first
+            try db.query(
+                "SELECT \(Self.deploymentColumns) FROM deployment WHERE ended_usec IS NULL", row: Self.deployment
+            )
+            .first
         }
     }
 

@@ -121,7 +121,8 @@ extension Schedule {
             throw BerthError.invalidConfig("schedule.windows is empty: the recorder would never record")
         }
         guard config.duration.isFinite, config.duration >= 0.01, config.duration <= 86400 else {
-            throw BerthError.invalidConfig("schedule.duration \(config.duration) must be between 0.01 and 86400 seconds")
+            throw BerthError.invalidConfig(
+                "schedule.duration \(config.duration) must be between 0.01 and 86400 seconds")
         }
         if !config.continuous {
             guard config.interval.isFinite, config.interval >= config.duration, config.interval <= 86400 else {

@@ -22,7 +22,8 @@ enum PartialRecovery {
             switch action {
             case .finalised(let row):
                 logger.notice(
-                    "recorder: finalised partial recording \"\(file.path)\" (\(row.durationSeconds) s) as \"\(row.path)\"")
+                    "recorder: finalised partial recording \"\(file.path)\" (\(row.durationSeconds) s) as \"\(row.path)\""
+                )
             case .published(_, let path):
                 logger.notice("recorder: moved finished recording \"\(file.path)\" to \"\(path)\"")
             case .removed(let path, let reason):
@@ -55,9 +56,11 @@ enum PartialRecovery {
             return .removed(path: file.path, reason: "only \(seconds) s of audio (minimum \(minimumSeconds) s)")
         }
         let row = RecordingRow(
-            id: id, path: layout.finalPath(id: id, startUSec: startUSec), startUSec: startUSec, durationSeconds: seconds,
+            id: id, path: layout.finalPath(id: id, startUSec: startUSec), startUSec: startUSec,
+            durationSeconds: seconds,
             sampleRate: repair.format.sampleRate, channels: repair.format.channels,
-            deploymentID: try store.deployment(activeAtUSec: startUSec)?.id, sampleFormat: repair.format.sample.rawValue,
+            deploymentID: try store.deployment(activeAtUSec: startUSec)?.id,
+            sampleFormat: repair.format.sample.rawValue,
             sizeBytes: FileIO.fileSize(file.path) ?? 0, overruns: 0, recovered: true)
         try store.insertRecording(row)
         try layout.publish(partial: file.path, to: row.path)

@@ -27,7 +27,8 @@ struct RecordingLayout: Sendable {
     func finalPath(id: String, startUSec: Int64) -> String {
         let local = fileZone.civil(atUSec: startUSec)
         let date = local.date
-        return "\(recordings)/\(pad(date.year, 4))/\(pad(date.month, 2))/\(pad(date.day, 2))/\(local.compactStamp)_\(id).wav"
+        return
+            "\(recordings)/\(pad(date.year, 4))/\(pad(date.month, 2))/\(pad(date.day, 2))/\(local.compactStamp)_\(id).wav"
     }
 
     /// Start and id from a partial file name; nil for anything else.

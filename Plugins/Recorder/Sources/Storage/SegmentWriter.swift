@@ -90,7 +90,8 @@ final class SegmentWriter {
         case .overrun(let frame, let writerBehind):
             result.overruns += 1
             if current != nil { current!.overruns += 1 } else { pendingOverruns += 1 }
-            logger.warning("recorder: samples lost at frame \(frame) (\(writerBehind ? "storage too slow" : "device overrun"))")
+            logger.warning(
+                "recorder: samples lost at frame \(frame) (\(writerBehind ? "storage too slow" : "device overrun"))")
         case .ended(let frames):
             result.capturedFrames = frames
             finishCurrent()
@@ -118,7 +119,9 @@ final class SegmentWriter {
             if let segment = current {
                 do {
                     try chunk.bytes.withUnsafeBytes { raw in
-                        try segment.writer.append(captured: UnsafeRawBufferPointer(rebasing: raw[(offset * frameBytes)..<((offset + count) * frameBytes)]))
+                        try segment.writer.append(
+                            captured: UnsafeRawBufferPointer(
+                                rebasing: raw[(offset * frameBytes)..<((offset + count) * frameBytes)]))
                     }
                 } catch {
                     fail(.wrapping(error))
@@ -172,9 +175,11 @@ final class SegmentWriter {
             try segment.writer.finish()
             let row = RecordingRow(
                 id: segment.id, path: segment.finalPath, startUSec: segment.startUSec,
-                durationSeconds: Double(segment.writer.frames) / Double(format.sampleRate), sampleRate: format.sampleRate,
+                durationSeconds: Double(segment.writer.frames) / Double(format.sampleRate),
+                sampleRate: format.sampleRate,
                 channels: format.channels, deploymentID: plan.deploymentID, sampleFormat: format.sample.rawValue,
-                sizeBytes: Int64(segment.writer.headerSize) + Int64(segment.writer.dataBytes), overruns: segment.overruns,
+                sizeBytes: Int64(segment.writer.headerSize) + Int64(segment.writer.dataBytes),
+                overruns: segment.overruns,
                 recovered: false)
             try store.insertRecording(row)
             try layout.publish(partial: segment.writer.path, to: segment.finalPath)

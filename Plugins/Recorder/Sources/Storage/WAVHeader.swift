@@ -123,7 +123,10 @@ enum WAVHeader {
 }
 
 extension [UInt8] {
-    mutating func le16(_ v: UInt16) { append(UInt8(v & 0xff)); append(UInt8(v >> 8)) }
+    mutating func le16(_ v: UInt16) {
+        append(UInt8(v & 0xff))
+        append(UInt8(v >> 8))
+    }
     mutating func le32(_ v: UInt32) { for i in 0..<4 { append(UInt8((v >> (8 * UInt32(i))) & 0xff)) } }
     mutating func le64(_ v: UInt64) { for i in 0..<8 { append(UInt8((v >> (8 * UInt64(i))) & 0xff)) } }
 

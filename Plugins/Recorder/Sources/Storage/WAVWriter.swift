@@ -133,7 +133,10 @@ extension WAVWriter {
         let available = max(0, Int64(info.st_size) - Int64(parsed.dataOffset))
         let frameBytes = Int64(format.fileFrameBytes)
         var dataBytes = UInt64(available / frameBytes * frameBytes)
-        if !parsed.hasReservedDS64 { dataBytes = min(dataBytes, WAVHeader.maxPlainDataBytes(format: format) / UInt64(frameBytes) * UInt64(frameBytes)) }
+        if !parsed.hasReservedDS64 {
+            dataBytes = min(
+                dataBytes, WAVHeader.maxPlainDataBytes(format: format) / UInt64(frameBytes) * UInt64(frameBytes))
+        }
         if ftruncate(fd, off_t(parsed.dataOffset) + off_t(dataBytes + (dataBytes & 1))) != 0 {
             throw FileIO.error("cannot set the size of", path)
         }

@@ -12,13 +12,20 @@ enum NativeThread {
     /// Starts a detached thread running `body`. `name` shows in `top -H` (15 bytes at most).
     static func detach(name: String, _ body: @escaping @Sendable () -> Void) {
         let label = String(name.utf8.prefix(15)) ?? "berth-worker"
-        let box = Unmanaged.passRetained(Box({ setName(label); body() })).toOpaque()
+        let box = Unmanaged.passRetained(
+            Box({
+                setName(label)
+                body()
+            })
+        ).toOpaque()
         var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                box.body()
+                return nil
+            }, box)
         guard rc == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
             fatalError("pthread_create failed: \(systemErrorText(rc))")

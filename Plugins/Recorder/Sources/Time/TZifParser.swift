@@ -36,7 +36,8 @@ enum TZifParser {
         transitions.reserveCapacity(active.timecnt)
         for i in 0..<active.timecnt {
             let at = offset + i * timeSize
-            transitions.append(timeSize == 8 ? Int64(bitPattern: be64(bytes, at)) : Int64(Int32(bitPattern: be32(bytes, at))))
+            transitions.append(
+                timeSize == 8 ? Int64(bitPattern: be64(bytes, at)) : Int64(Int32(bitPattern: be32(bytes, at))))
         }
         offset += active.timecnt * timeSize
         let typeIndices = Array(bytes[offset..<offset + active.timecnt])

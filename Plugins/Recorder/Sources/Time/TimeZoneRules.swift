@@ -19,7 +19,8 @@ struct TimeZoneRules: Sendable, Equatable {
     /// Loads the zone `name` (e.g. "Europe/Berlin"). "UTC" works even without tzdata installed.
     init(named name: String, directory: String = defaultDirectory) throws {
         guard Self.isValidName(name) else {
-            throw BerthError.invalidConfig("time zone \"\(name)\" is not a valid IANA zone name (e.g. \"Europe/Berlin\")")
+            throw BerthError.invalidConfig(
+                "time zone \"\(name)\" is not a valid IANA zone name (e.g. \"Europe/Berlin\")")
         }
         let bytes: [UInt8]
         do {
@@ -96,7 +97,9 @@ struct TimeZoneRules: Sendable, Equatable {
         let before = utcOffset(atUTC: local - 86400 - 14 * 3600)
         let after = utcOffset(atUTC: local + 86400 + 14 * 3600)
         var candidates: [Int64] = []
-        for offset in Set([before, after, utcOffset(atUTC: local - Int64(before)), utcOffset(atUTC: local - Int64(after))]) {
+        for offset in Set([
+            before, after, utcOffset(atUTC: local - Int64(before)), utcOffset(atUTC: local - Int64(after)),
+        ]) {
             let utc = local - Int64(offset)
             if utcOffset(atUTC: utc) == offset { candidates.append(utc) }
         }

@@ -55,11 +55,15 @@ final class EventLog: Sendable {
     }
 
     func waitForSaved(_ count: Int, seconds: Double = 15) async -> Bool {
-        await wait(seconds: seconds) { events in events.filter { if case .saved = $0 { true } else { false } }.count >= count }
+        await wait(seconds: seconds) { events in
+            events.filter { if case .saved = $0 { true } else { false } }.count >= count
+        }
     }
 
     func waitForState(_ wanted: RecorderState, seconds: Double = 15) async -> Bool {
-        await wait(seconds: seconds) { events in events.contains { if case .state(wanted, _) = $0 { true } else { false } } }
+        await wait(seconds: seconds) { events in
+            events.contains { if case .state(wanted, _) = $0 { true } else { false } }
+        }
     }
 
     var recorderEvents: RecorderEvents {
@@ -80,7 +84,10 @@ struct EngineFixture: ~Copyable {
     var config: RecorderConfig
     let log = EventLog()
 
-    init(_ label: String, format: AudioFormat = .init(sampleRate: 8000, channels: 1, sample: .s16le), seconds: Double = 20) throws {
+    init(
+        _ label: String, format: AudioFormat = .init(sampleRate: 8000, channels: 1, sample: .s16le),
+        seconds: Double = 20
+    ) throws {
         dir = TempDirectory(label)
         fixture = try Fixture(directory: dir.path, format: format, seconds: seconds)
         config = RecorderConfig()

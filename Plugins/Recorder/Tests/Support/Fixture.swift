@@ -41,7 +41,8 @@ struct Fixture {
     }
 
     var settings: CaptureSettings {
-        CaptureSettings(device: "fixture", alsaConfig: alsaConfig, format: format, periodUSec: 100_000, bufferUSec: 500_000)
+        CaptureSettings(
+            device: "fixture", alsaConfig: alsaConfig, format: format, periodUSec: 100_000, bufferUSec: 500_000)
     }
 
     /// What a WAV file's data chunk must hold for frames `range` of the fixture (S24_LE packed to 3 bytes).

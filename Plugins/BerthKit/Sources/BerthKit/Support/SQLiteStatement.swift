@@ -30,7 +30,8 @@ public final class SQLiteStatement {
         case .blob(let v):
             rc = v.withUnsafeBytes { bytes in
                 // A zero-length blob still needs a non-null pointer to be a blob rather than NULL.
-                sqlite3_bind_blob64(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt64(bytes.count),
+                sqlite3_bind_blob64(
+                    handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt64(bytes.count),
                     cberth_sqlite_transient())
             }
         }
@@ -44,7 +45,8 @@ public final class SQLiteStatement {
         let expected = Int(sqlite3_bind_parameter_count(handle))
         guard values.count == expected else {
             throw BerthError.invalidArgument(
-                "SQLite statement \"\(SQLiteFailure.abbreviate(sql))\" takes \(expected) arguments, got \(values.count)")
+                "SQLite statement \"\(SQLiteFailure.abbreviate(sql))\" takes \(expected) arguments, got \(values.count)"
+            )
         }
         for (offset, value) in values.enumerated() { try bind(value, at: Int32(offset + 1)) }
     }
@@ -59,7 +61,8 @@ public final class SQLiteStatement {
         case SQLITE_DONE: return false
         default:
             // The step's own error code is kept; reset would report it again.
-            let error = SQLiteFailure.error(rc, handle: database.handle, path: database.path,
+            let error = SQLiteFailure.error(
+                rc, handle: database.handle, path: database.path,
                 doing: SQLiteFailure.abbreviate(sql))
             sqlite3_reset(handle)
             throw error
@@ -135,7 +138,8 @@ public final class SQLiteStatement {
 
     private func check(_ rc: Int32, _ doing: String) throws {
         guard rc == SQLITE_OK else {
-            throw SQLiteFailure.error(rc, handle: database.handle, path: database.path,
+            throw SQLiteFailure.error(
+                rc, handle: database.handle, path: database.path,
                 doing: "\(doing) of \"\(SQLiteFailure.abbreviate(sql))\"")
         }
     }
