@@ -12,6 +12,36 @@ struct Berthctl: AsyncParsableCommand {
             UpCommand.self, DownCommand.self, StatusCommand.self, PluginsCommand.self, JobsCommand.self,
             MonitorCommand.self, ConfigCommand.self,
         ])
+
+    /// Accepts the shared options before the subcommand too (`berthctl --address X status`, as with busctl) by
+    /// moving them after it.
+    static func main() async {
+        await main(movingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    static func movingGlobalOptions(_ arguments: [String]) -> [String] {
+        let flags: Set<String> = ["--user", "--system", "--json", "--verbose"]
+        var moved: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first {
+            if flags.contains(first) {
+                moved.append(first)
+                rest = rest.dropFirst()
+            } else if first == "--address", rest.count >= 2 {
+                moved += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--address=") {
+                moved.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard !moved.isEmpty, !rest.isEmpty else { return arguments }
+        // Options go after the subcommand path (the leading words that are not options).
+        let path = rest.prefix { !$0.hasPrefix("-") }
+        return Array(path) + moved + Array(rest.dropFirst(path.count))
+    }
 }
 
 /// Which bus to talk to, as in busctl, and the output options every command shares.

@@ -79,7 +79,11 @@ extension Daemon {
         return PluginContext(
             id: record.id, config: section, stateDirectory: stateDir, runtimeDirectory: runtimeDir,
             logger: Logger(label: "berth.\(record.id)"), connection: connection, jobs: jobs, mode: options.mode,
-            peers: { [weak self] id in self?.activePlugin(id) })
+            peers: { [weak self] id in self?.activePlugin(id) },
+            importer: { [weak self] path, replace, dryRun in
+                guard let self else { throw BerthError.failed("berthd is shutting down") }
+                return try await self.importConfig(path: path, replace: replace, dryRun: dryRun)
+            })
     }
 
     func activePlugin(_ id: String) -> (any BerthPlugin)? {

@@ -42,6 +42,8 @@ final class Daemon: Sendable {
                 return 0
             }
             BerthLogging.bootstrap(level: config.logLevel)
+            // Grandchildren of supervised services are re-parented to berthd, which reaps them.
+            try Supervisor.becomeSubreaper()
             let lock = try InstanceLock(path: paths.lockFile)
             try FileSystem.makeDirectories(paths.stateDir, mode: 0o755)
             let connection = try BusConnection(options.bus, description: "berthd")

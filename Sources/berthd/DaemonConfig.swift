@@ -25,7 +25,7 @@ struct DaemonConfig: Sendable, Equatable {
 
     /// Reads the config file and its drop-ins. A missing main file is an empty config.
     static func load(_ paths: DaemonPaths) throws -> (config: DaemonConfig, root: ConfigNode?) {
-        var root = try YAMLParser.parseFile(atPath: paths.configFile)
+        var root = FileSystem.exists(paths.configFile) ? try YAMLParser.parseFile(atPath: paths.configFile) : nil
         var files = [paths.configFile]
         for name in FileSystem.list(paths.configDropIns) where name.hasSuffix(".yaml") {
             let path = paths.configDropIns + "/" + name

@@ -1,3 +1,4 @@
+import BerthKit
 import Foundation
 
 /// The result of running a program to completion.
@@ -14,42 +15,24 @@ public enum Command {
     public static func run(
         _ argv: [String], environment: [String: String] = [:], timeout: Duration = .seconds(30), input: String? = nil
     ) async throws -> CommandResult {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try runBlocking(argv, environment: environment, timeout: timeout, input: input) })
-            }
+        var template = Array("/tmp/berth-cmd-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw TestFailure("mkdtemp failed") }
+        let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let stdin = dir + "/stdin"
+        try FileSystem.writeAtomically(stdin, text: input ?? "")
+        let child = try ChildProcess.spawn(
+            argv, environment: environment, stdin: stdin, stdout: dir + "/stdout", stderr: dir + "/stderr")
+        let status: Int32
+        do {
+            status = try await child.wait(timeout: timeout)
+        } catch {
+            child.terminate()
+            throw TestFailure("\(argv.joined(separator: " ")) did not finish within \(timeout)")
         }
-    }
-
-    static func runBlocking(_ argv: [String], environment: [String: String], timeout: Duration, input: String?) throws
-        -> CommandResult
-    {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try resolve(argv[0]))
-        process.arguments = Array(argv.dropFirst())
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        let err = Pipe()
-        let inPipe = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = inPipe
-        try process.run()
-        if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-        try? inPipe.fileHandleForWriting.close()
-        let pid = process.processIdentifier
-        let killer = Thread {
-            Thread.sleep(forTimeInterval: Double(timeout.components.seconds))
-            if process.isRunning { kill(pid, SIGKILL) }
-        }
-        killer.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        killer.cancel()
         return CommandResult(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+            status: status, stdout: (try? FileSystem.readText(dir + "/stdout")) ?? "",
+            stderr: (try? FileSystem.readText(dir + "/stderr")) ?? "")
     }
 
     /// A program's path: as given when it has a slash, else looked up in PATH.

@@ -5,9 +5,9 @@ import Foundation
 public final class PrivateBus: @unchecked Sendable {
     public let address: String
     public let socket: String
-    private let process: Process
+    private let process: ChildProcess
 
-    init(address: String, socket: String, process: Process) {
+    init(address: String, socket: String, process: ChildProcess) {
         self.address = address
         self.socket = socket
         self.process = process
@@ -31,11 +31,9 @@ public final class PrivateBus: @unchecked Sendable {
             </busconfig>
             """
         try FileSystem.writeAtomically(dir + "/bus.conf", text: config)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Command.resolve("dbus-daemon"))
-        process.arguments = ["--config-file=\(dir)/bus.conf", "--nofork", "--nopidfile"]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess.spawn(
+            ["dbus-daemon", "--config-file=\(dir)/bus.conf", "--nofork", "--nopidfile"], stdout: dir + "/dbus.log",
+            stderr: dir + "/dbus.log")
         let bus = PrivateBus(address: "unix:path=" + socket, socket: socket, process: process)
         try await waitUntil("dbus-daemon listens on \(socket)", timeout: .seconds(10)) {
             FileManager.default.fileExists(atPath: socket)
@@ -57,56 +55,37 @@ public final class PrivateBus: @unchecked Sendable {
         }
     }
 
-    public func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
+    public func stop() { process.terminate() }
 }
 
 /// A berthd started by a test, its output in a log file.
-public final class DaemonProcess: @unchecked Sendable {
-    public let process: Process
+public final class DaemonProcess: Sendable {
+    public let child: ChildProcess
     public let logPath: String
 
-    init(process: Process, logPath: String) {
-        self.process = process
+    init(child: ChildProcess, logPath: String) {
+        self.child = child
         self.logPath = logPath
     }
 
     static func start(path: String, arguments: [String], environment: [String: String], logPath: String) throws
         -> DaemonProcess
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = FileHandle(forWritingAtPath: logPath)!
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        return DaemonProcess(process: process, logPath: logPath)
+        let child = try ChildProcess.spawn([path] + arguments, environment: environment, stdout: logPath, stderr: logPath)
+        return DaemonProcess(child: child, logPath: logPath)
     }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
-    public var exitStatus: Int32 { process.isRunning ? -1 : process.terminationStatus }
-    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public var pid: Int32 { child.pid }
+    public var isRunning: Bool { child.isRunning }
+    public var exitStatus: Int32 { child.exitStatus ?? -1 }
+    public var log: String { (try? FileSystem.readText(logPath)) ?? "" }
 
-    public func signal(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
+    public func signal(_ signal: Int32) { child.signal(signal) }
 
     /// Waits for the process to exit (up to `timeout`) and returns its status.
     public func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
-        try await waitUntil("berthd (pid \(pid)) exits", timeout: timeout) { !process.isRunning }
-        return process.terminationStatus
+        try await child.wait(timeout: timeout)
     }
 
-    func kill() {
-        if process.isRunning {
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    func kill() { child.terminate() }
 }

@@ -29,7 +29,7 @@ import Testing
             let ping = try await env.gdbus(["call", "@BUS", "--dest", "org.berth.Berth1", "--object-path", "/org/berth/Berth1",
                 "--method", "org.berth.Berth1.Manager.Ping"])
             #expect(ping.status == 0 && ping.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "()", "\(ping)")
-            let list = try await env.run(["dbus-send", "--address=\(env.bus.address)", "--print-reply", "--dest=org.berth.Berth1",
+            let list = try await env.run(["dbus-send", "--bus=\(env.bus.address)", "--print-reply", "--dest=org.berth.Berth1",
                 "/org/berth/Berth1", "org.berth.Berth1.Manager.ListPlugins"])
             #expect(list.status == 0, "\(list)")
             #expect(list.stdout.contains("string \"fixture\"") && list.stdout.contains("string \"active\""), "\(list)")
@@ -160,7 +160,7 @@ import Testing
             // sd-bus checks signatures before our code runs: a wrong type is refused, the daemon lives on.
             let wrong = try await env.busctl(["call", "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager",
                 "CancelJob", "s", "x"])
-            #expect(wrong.status != 0 && wrong.stderr.contains("signature"), "\(wrong)")
+            #expect(wrong.status != 0 && wrong.stderr.contains("expecting 'u'"), "\(wrong)")
             let ping = try await env.busctl(["call", "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Ping"])
             #expect(ping.status == 0)
         }

@@ -16,10 +16,12 @@ public final class PluginContext: Sendable {
     public let jobs: JobRegistry
     public let mode: Mode
     private let peers: @Sendable (String) -> (any BerthPlugin)?
+    private let importer: @Sendable (String, Bool, Bool) async throws -> [ConfigChange]
 
     public init(
         id: String, config: ConfigNode?, stateDirectory: String, runtimeDirectory: String, logger: Logger,
-        connection: BusConnection, jobs: JobRegistry, mode: Mode, peers: @escaping @Sendable (String) -> (any BerthPlugin)?
+        connection: BusConnection, jobs: JobRegistry, mode: Mode, peers: @escaping @Sendable (String) -> (any BerthPlugin)?,
+        importer: @escaping @Sendable (String, Bool, Bool) async throws -> [ConfigChange]
     ) {
         self.id = id
         self.config = config
@@ -31,6 +33,7 @@ public final class PluginContext: Sendable {
         self.jobs = jobs
         self.mode = mode
         self.peers = peers
+        self.importer = importer
     }
 
     /// Exports an object (announced through ObjectManager). `path` must be `objectRoot` or below it.
@@ -47,6 +50,12 @@ public final class PluginContext: Sendable {
     /// Starts a job owned by this plugin (see `JobRegistry.start`).
     public func startJob(_ operation: String, _ body: @escaping @Sendable (Job) async throws -> Void) async throws -> Job {
         try await jobs.start(plugin: id, operation: operation, body)
+    }
+
+    /// Imports a config file exactly as the Manager's `ImportConfig(path, replace, dry_run)` does: every item of
+    /// every section is checked before anything changes (pickup's `config` target).
+    public func importConfig(path: String, replace: Bool, dryRun: Bool) async throws -> [ConfigChange] {
+        try await importer(path, replace, dryRun)
     }
 
     /// Another active plugin, for cooperation through protocols BerthKit declares (e.g. pickup → services).
