@@ -28,8 +28,18 @@ func fixture(_ name: String) -> (Product, Target) {
 }
 
 let plugins: [(Product, Target)] = [
-    plugin("Recorder", extraDependencies: ["CAlsa"])
+    plugin("Services"),
+    plugin("Pickup"),
+    plugin("Instances"),
+    plugin("Recorder", extraDependencies: ["CAlsa"]),
 ]
+
+/// A plugin's tests: Plugins/<Name>/Tests, with the plugin, BerthKit and the test support.
+func pluginTests(_ name: String) -> Target {
+    .testTarget(
+        name: "\(name)Tests", dependencies: [.target(name: "\(name)Plugin"), kit, "BerthTestSupport"], path: "Plugins/\(name)/Tests",
+        swiftSettings: strict)
+}
 let fixtures = [fixture("TestFixtureGood"), fixture("TestFixtureBadABI"), fixture("TestFixtureNoEntry")]
 
 let package = Package(
@@ -50,8 +60,9 @@ let package = Package(
         .testTarget(
             name: "BerthdTests", dependencies: [kit, "BerthTestSupport"], swiftSettings: strict),
         .systemLibrary(name: "CAlsa", path: "Plugins/Recorder/CAlsa", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
-        .testTarget(
-            name: "RecorderTests", dependencies: ["RecorderPlugin", kit, "BerthTestSupport"], path: "Plugins/Recorder/Tests",
-            swiftSettings: strict),
+        pluginTests("Services"),
+        pluginTests("Pickup"),
+        pluginTests("Instances"),
+        pluginTests("Recorder"),
     ] + plugins.map(\.1) + fixtures.map(\.1)
 )

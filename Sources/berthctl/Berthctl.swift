@@ -10,7 +10,8 @@ struct Berthctl: AsyncParsableCommand {
         version: BerthVersion.string,
         subcommands: [
             UpCommand.self, DownCommand.self, StatusCommand.self, PluginsCommand.self, JobsCommand.self,
-            MonitorCommand.self, ConfigCommand.self,
+            MonitorCommand.self, ConfigCommand.self, ServicesCommand.self, PickupCommand.self, InstancesCommand.self,
+            RecorderCommand.self, DoctorCommand.self,
         ])
 
     /// Accepts the shared options before the subcommand too (`berthctl --address X status`, as with busctl) by

@@ -1,0 +1,1 @@
+import BerthKit // the Instances plugin: see issues

@@ -1,0 +1,1 @@
+import BerthKit // the Pickup plugin: see issues

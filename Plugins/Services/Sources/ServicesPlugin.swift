@@ -1,0 +1,1 @@
+import BerthKit // the Services plugin: see issues
