@@ -13,6 +13,8 @@ struct ConfigCommand: AsyncParsableCommand {
             discussion: "Runs `berthd --check-config` on the file, with the plugins berthd would load.")
         @OptionGroup var bus: BusOptions
         @Argument(help: "The config file.") var file: String
+        @Option(name: .customLong("plugin-dir"), help: "Check plugin sections against the plugins in this folder (repeatable).")
+        var pluginDirs: [String] = []
 
         func run() async throws {
             try await CLI.run(bus) {
@@ -24,6 +26,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 guard let berthd else { throw CLIError("cannot find berthd beside berthctl or in PATH") }
                 var argv = [berthd, "--check-config", "--config", file]
                 if bus.system { argv.append("--system") }
+                for dir in pluginDirs { argv += ["--plugin-dir", dir] }
                 let status = try Subprocess.run(argv)
                 if status != 0 { throw ExitCode(status) }
             }
