@@ -2,14 +2,32 @@ import ArgumentParser
 import BerthKit
 import Glibc
 
+/// berthd's entry point. The main thread parses the command line, starts the daemon in a detached task and then
+/// waits for signals itself with `sigwaitinfo`: the daemon's signals are blocked in every thread (CBerthdEarly
+/// blocks them before main), and the main thread never parks in libdispatch's `sigsuspend`, which would unblock
+/// them and let SIGTERM's default action kill the daemon.
 @main
-struct BerthdCommand: AsyncParsableCommand {
-    /// Blocks the daemon's signals before any thread exists, so that only the signal thread receives them.
-    static func main() async {
+enum BerthdMain {
+    static func main() {
         SignalThread.blockDaemonSignals()
-        await main(nil)
+        let command: BerthdCommand
+        do {
+            command = try BerthdCommand.parseAsRoot() as? BerthdCommand ?? BerthdCommand()
+            try command.validate()
+        } catch {
+            BerthdCommand.exit(withError: error)
+        }
+        let options = command.options
+        let checkOnly = command.checkConfig
+        Task.detached {
+            let code = await Daemon.launch(options, checkOnly: checkOnly)
+            Glibc.exit(code)
+        }
+        SignalThread.waitForSignals()
     }
+}
 
+struct BerthdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berthd",
         abstract: "The berth host daemon: owns org.berth.Berth1 on D-Bus and runs its plugins.",
@@ -48,14 +66,10 @@ struct BerthdCommand: AsyncParsableCommand {
         if session && system { throw ValidationError("--session and --system exclude each other") }
     }
 
-    func run() async throws {
-        let mode: PluginContext.Mode = system ? .system : .session
-        let bus: BusAddress = address.map { .address($0) } ?? (system ? .system : .session)
-        let options = DaemonOptions(
-            mode: mode, bus: bus, configFile: config, pluginDirs: pluginDirs, stateDir: stateDir,
-            runtimeDir: runtimeDir)
-        let code = await Daemon.launch(options, checkOnly: checkConfig)
-        Glibc.exit(code)
+    var options: DaemonOptions {
+        DaemonOptions(
+            mode: system ? .system : .session, bus: address.map { .address($0) } ?? (system ? .system : .session),
+            configFile: config, pluginDirs: pluginDirs, stateDir: stateDir, runtimeDir: runtimeDir)
     }
 }
 

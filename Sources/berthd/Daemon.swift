@@ -110,7 +110,7 @@ final class Daemon: Sendable {
             await stopPlugins()
             return 1
         }
-        SignalThread.start { [self] signal in handle(signal: signal) }
+        SignalThread.setHandler { [self] signal in handle(signal: signal) }
         ServiceManagerNotify.startWatchdog(on: connection)
         manager?.set("State", .string("running"))
         let active = records.filter(\.isActive).count
