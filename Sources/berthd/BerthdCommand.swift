@@ -12,7 +12,7 @@ enum BerthdMain {
         SignalThread.blockDaemonSignals()
         let command: BerthdCommand
         do {
-            command = try BerthdCommand.parseAsRoot() as? BerthdCommand ?? BerthdCommand()
+            command = try BerthdCommand.parse()
             try command.validate()
         } catch {
             BerthdCommand.exit(withError: error)
