@@ -96,9 +96,10 @@ struct UpCommand: AsyncParsableCommand {
             throw CLIError("no session bus and no dbus-daemon to start one: install the dbus package")
         }
         try FileSystem.makeDirectories(FileSystem.directoryName(socket), mode: 0o700)
-        _ = try DetachedProcess.spawn(
+        let pid = try DetachedProcess.spawn(
             [daemon, "--session", "--nofork", "--nopidfile", "--address=unix:path=" + socket],
             logPath: BusTarget.runtimeDir + "/dbus.log")
+        try FileSystem.writeAtomically(socket + ".pid", text: "\(pid)\n")
         let deadline = ContinuousClock.now + .seconds(5)
         while !FileSystem.exists(socket) {
             guard ContinuousClock.now < deadline else { throw CLIError("dbus-daemon did not create \(socket) within 5 s") }

@@ -192,3 +192,30 @@ final class NotifyListener: @unchecked Sendable {
 
     var messages: [String] { lock.withLock { received } }
 }
+
+/// Hosts without a session bus: `berthctl up` starts a private one in the runtime folder and every later call
+/// finds it there.
+@Suite struct PrivateSessionBusTests {
+    @Test func upStartsAPrivateBusWhenThereIsNone() async throws {
+        try await TestEnvironment.with { env in
+            // No DBUS_SESSION_BUS_ADDRESS and no $XDG_RUNTIME_DIR/bus: no session bus at all.
+            let noBus = ["DBUS_SESSION_BUS_ADDRESS": "", "XDG_RUNTIME_DIR": env.root + "/userrun"]
+            try FileSystem.makeDirectories(env.root + "/userrun", mode: 0o700)
+            let socket = env.root + "/userrun/berth/bus"
+            defer {
+                if let pid = (try? FileSystem.readText(socket + ".pid")).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                    kill(pid, SIGTERM)
+                }
+            }
+            let before = try await env.run([TestEnvironment.buildDir + "/berthctl", "status"], environment: noBus)
+            #expect(before.status == 1 && before.stderr.contains("no session bus found"), "\(before)")
+            let up = try await env.run([TestEnvironment.buildDir + "/berthctl", "up"], environment: noBus, timeout: .seconds(40))
+            #expect(up.status == 0, "\(up)")
+            #expect(up.stdout.contains("started a private D-Bus session bus at \(socket)"), "\(up)")
+            let status = try await env.run([TestEnvironment.buildDir + "/berthctl", "status"], environment: noBus)
+            #expect(status.status == 0 && status.stdout.contains("running on the bus at unix:path=\(socket)"), "\(status)")
+            let down = try await env.run([TestEnvironment.buildDir + "/berthctl", "down"], environment: noBus, timeout: .seconds(70))
+            #expect(down.status == 0, "\(down)")
+        }
+    }
+}
