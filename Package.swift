@@ -53,7 +53,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        .executableTarget(name: "berthd", dependencies: [kit, argumentParser, "CBerthdEarly"], swiftSettings: strict),
+        .executableTarget(name: "berthd", dependencies: [kit, "CBerthdEarly"], swiftSettings: strict),
         .target(name: "CBerthdEarly", path: "Sources/CBerthdEarly"),
         .executableTarget(name: "berthctl", dependencies: [kit, argumentParser], swiftSettings: strict),
         .target(name: "BerthTestSupport", dependencies: [kit], path: "Tests/BerthTestSupport", swiftSettings: strict),

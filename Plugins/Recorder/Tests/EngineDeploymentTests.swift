@@ -57,10 +57,10 @@ import Testing
             #expect(wav.data == f.fixture.expectedData(0..<1600))
         }
         // Consecutive recordings sit on the 0.5 s grid (give or take the estimate of the first sample's time,
-        // which an unpaced file PCM skews by up to a period).
+        // which an unpaced file PCM skews by up to a period, and scheduling delay on a loaded 2-core machine).
         for (a, b) in zip(rows, rows.dropFirst()) {
             let offGrid = abs((b.startUSec - a.startUSec + 250_000) % 500_000 - 250_000)
-            #expect(offGrid < 150_000, "\(a.startUSec) → \(b.startUSec)")
+            #expect(offGrid < 200_000, "\(a.startUSec) → \(b.startUSec)")
         }
         #expect(f.log.states.contains(.recording) && f.log.states.last == .idle)
         await engine.shutdown()

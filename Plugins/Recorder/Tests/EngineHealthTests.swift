@@ -17,9 +17,12 @@ import Testing
         _ = try await engine.recordNow(seconds: 0.5)
         #expect(
             await f.log.wait(seconds: 10) { events in
-                events.contains { if case .heartbeat(let s) = $0 { s["recordings"] == .uint(1) } else { false } }
+                events.contains {
+                    if case .heartbeat(let s) = $0 { s["recordings"] == .uint(1) && s["state"] == .string("idle") } else { false }
+                }
             })
-        let beat = try #require(f.log.heartbeats.first { $0["recordings"] == .uint(1) })
+        // The beat after the recording ended (one may fall while it is still being written, saying "recording").
+        let beat = try #require(f.log.heartbeats.first { $0["recordings"] == .uint(1) && $0["state"] == .string("idle") })
         #expect(beat["free_bytes"] == .uint(123_456_789))
         #expect(beat["state"] == .string("idle"))
         #expect(beat["overruns"] == .uint(0))
