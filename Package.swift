@@ -9,13 +9,21 @@ let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 let kit: Target.Dependency = .product(name: "BerthKit", package: "BerthKit")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
-/// A plugin: a folder under Plugins/ with Sources/ and a dynamic library product lib<Name>Plugin.so.
-func plugin(_ name: String, extraDependencies: [Target.Dependency] = []) -> (Product, Target) {
+/// A plugin: a folder under Plugins/ with its logic in Sources/ (target `<Name>Plugin`, which its tests link) and
+/// the two C entry symbols in Entry/ (target `<Name>PluginEntry`). The product lib<Name>Plugin.so is built from the
+/// entry target and so holds both. Every plugin exports the same `berth_plugin_abi`/`berth_plugin_entry`, so the
+/// entry symbols must stay out of the one test binary that links every plugin's logic.
+func plugin(_ name: String, extraDependencies: [Target.Dependency] = []) -> (Product, [Target]) {
     (
-        .library(name: "\(name)Plugin", type: .dynamic, targets: ["\(name)Plugin"]),
-        .target(
-            name: "\(name)Plugin", dependencies: [kit] + extraDependencies, path: "Plugins/\(name)/Sources",
-            swiftSettings: strict)
+        .library(name: "\(name)Plugin", type: .dynamic, targets: ["\(name)PluginEntry"]),
+        [
+            .target(
+                name: "\(name)Plugin", dependencies: [kit] + extraDependencies, path: "Plugins/\(name)/Sources",
+                swiftSettings: strict),
+            .target(
+                name: "\(name)PluginEntry", dependencies: [.target(name: "\(name)Plugin"), kit],
+                path: "Plugins/\(name)/Entry", swiftSettings: strict),
+        ]
     )
 }
 
@@ -27,7 +35,7 @@ func fixture(_ name: String) -> (Product, Target) {
     )
 }
 
-let plugins: [(Product, Target)] = [
+let plugins: [(Product, [Target])] = [
     plugin("Services"),
     plugin("Pickup"),
     plugin("Instances"),
@@ -65,5 +73,5 @@ let package = Package(
         pluginTests("Pickup"),
         pluginTests("Instances"),
         pluginTests("Recorder"),
-    ] + plugins.map(\.1) + fixtures.map(\.1)
+    ] + plugins.flatMap(\.1) + fixtures.map(\.1)
 )

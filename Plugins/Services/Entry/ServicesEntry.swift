@@ -1,0 +1,3 @@
+// The C entry symbols of libServicesPlugin.so (see Package.swift for why they live apart from the logic).
+import BerthKit
+import ServicesPlugin
