@@ -115,10 +115,21 @@ enum RecorderTime {
         {
             return now - min(now, UInt64(amount * scale * 1e6))
         }
-        var t = tm()
-        for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"] {
-            t = tm()
-            if let end = strptime(text, format, &t), end.pointee == 0 { return UInt64(max(0, timegm(&t))) * 1_000_000 }
+        // YYYY-MM-DD, then optionally T or a space and HH:MM[:SS], in UTC.
+        let parts = text.split(whereSeparator: { "-T :".contains($0) }).map { Int($0) }
+        if [3, 5, 6].contains(parts.count), !parts.contains(nil) {
+            let p = parts.map { $0! }
+            var t = tm()
+            t.tm_year = Int32(p[0] - 1900)
+            t.tm_mon = Int32(p[1] - 1)
+            t.tm_mday = Int32(p[2])
+            if p.count > 3 {
+                t.tm_hour = Int32(p[3])
+                t.tm_min = Int32(p[4])
+            }
+            if p.count > 5 { t.tm_sec = Int32(p[5]) }
+            let seconds = timegm(&t)
+            if seconds >= 0, (1...12).contains(p[1]), (1...31).contains(p[2]) { return UInt64(seconds) * 1_000_000 }
         }
         throw CLIError("--since \"\(text)\" is not microseconds, a UTC time such as 2026-05-01T06:30, or an age such as 2h")
     }
@@ -127,8 +138,7 @@ enum RecorderTime {
         var seconds = time_t(usec / 1_000_000)
         var t = tm()
         gmtime_r(&seconds, &t)
-        var buffer = [CChar](repeating: 0, count: 32)
-        strftime(&buffer, 32, "%Y-%m-%d %H:%M:%S", &t)
-        return String(cString: buffer)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday)) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))"
     }
 }
