@@ -22,15 +22,21 @@ struct DaemonWorld {
     /// `<state dir>/recorder`: the default storage.
     var storage: String { env.stateHome + "/berth/recorder" }
 
-    /// A `recorder:` section playing the fixture; `extra` lines are added at the section's indentation.
+    /// A `recorder:` section playing the fixture; `extra` lines (`key: value`) are added or replace a default.
     func config(device: String = "fixture", _ extra: [String] = []) -> String {
         let alsa = fixture.alsaConfig.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .joined(separator: " ")
         var lines = [
-            "recorder:", "  device: \(device)", "  alsa_config: '\(alsa)'", "  sample_rate: \(fixture.format.sampleRate)",
-            "  channels: 1", "  format: S16_LE", "  min_free_bytes: 0", "  retry_initial: 0.2", "  retry_max: 0.5",
+            "device: \(device)", "alsa_config: '\(alsa)'", "sample_rate: \(fixture.format.sampleRate)", "channels: 1",
+            "format: S16_LE", "min_free_bytes: 0", "retry_initial: 0.2", "retry_max: 0.5",
         ]
-        lines += extra.map { "  " + $0 }
+        // A line of `extra` replaces the default with the same key.
+        for line in extra {
+            let key = line.prefix { $0 != ":" }
+            lines.removeAll { $0.prefix { $0 != ":" } == key }
+            lines.append(line)
+        }
+        lines = ["recorder:"] + lines.map { "  " + $0 }
         return lines.joined(separator: "\n") + "\n"
     }
 
