@@ -40,6 +40,15 @@ struct DaemonWorld {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Bytes in the largest file being written in `recordings/.partial`.
+    func partialBytes() -> Int {
+        let partials = storage + "/recordings/.partial"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: partials)) ?? []
+        return names.filter { $0.hasSuffix(".partial") }.map {
+            (try? FileManager.default.attributesOfItem(atPath: partials + "/" + $0)[.size] as? Int) ?? 0
+        }.max() ?? 0
+    }
+
     func call(_ member: String, _ args: [DBusValue] = [], timeout: Duration = .seconds(25)) async throws -> [DBusValue] {
         try await env.connect().call("org.berth.Berth1", Self.path, Self.interface, member, args, timeout: timeout)
     }
