@@ -31,6 +31,7 @@ extension RecorderConfig {
         config.retryInitialSeconds = try r.double("retry_initial", in: 0.001...86400) ?? config.retryInitialSeconds
         config.retryMaxSeconds = try r.double("retry_max", in: 0.001...86400) ?? config.retryMaxSeconds
         config.paceRealtime = try r.bool("pace_realtime") ?? config.paceRealtime
+        config.waitForWriter = try r.bool("wait_for_writer") ?? config.waitForWriter
         try r.finish()
         // What the typed accessors cannot see (time zones, schedule windows, contradicting values), at the
         // section's line.
