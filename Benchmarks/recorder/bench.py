@@ -155,7 +155,8 @@ def scenario(name, rate, duration, files, fixture_seconds, sample_every):
                     cpu_s=round(cpu, 3), cpu_ms_per_audio_s=round(cpu * 1000 / audio, 3),
                     realtime_x=round(audio / cpu) if cpu else None, idle_rss_kib=idle_rss, rss_first_kib=rss[0],
                     rss_last_kib=rss[-1], rss_max_kib=max(rss), rss_samples=len(rss), gap_files_checked=checked,
-                    gap_files_mismatched=lost, gap_frames_checked=offset // 2)
+                    gap_files_mismatched=lost, gap_frames_checked=offset // 2,
+                    rss_trace=[list(x) for x in samples])
     finally:
         w.close()
         shutil.rmtree(root, ignore_errors=True)

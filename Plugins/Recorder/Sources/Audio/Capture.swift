@@ -101,8 +101,9 @@ final class Capture: Sendable {
                 let now = Clock.wallUSec()
                 // A PCM not paced by hardware waits for the writer once four periods are queued, so a replay
                 // holds the memory of a real device's steady state, not ten seconds of backlog.
+                let waitLimit = min(maxQueuedBytes, 4 * pcm.periodFrames * frameBytes)
                 while settings.waitForWriter, !isStopRequested,
-                    queuedBytes.load(ordering: .relaxed) + bytes.count > min(maxQueuedBytes, 4 * pcm.periodFrames * frameBytes)
+                    queuedBytes.load(ordering: .relaxed) + bytes.count > waitLimit
                 {
                     Clock.sleepOnThread(usec: 1000)
                 }
