@@ -1,7 +1,144 @@
 import ArgumentParser
+import BerthKit
+import Glibc
 
-/// berthctl recorder: filled in by the recorder work (see its issue).
+/// berthctl recorder: acoupi's commands (`check`, `deployment start|stop|status`) and the recordings.
 struct RecorderCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "recorder", abstract: "Not yet available.", shouldDisplay: false)
-    func run() async throws { throw CLIError("berthctl recorder is not available in this build") }
+    static let configuration = CommandConfiguration(
+        commandName: "recorder", abstract: "Scheduled audio recording (acoupi): checks, deployments, recordings.",
+        subcommands: [Check.self, RecorderDeploymentCommand.self, Recordings.self, RecordNow.self])
+
+    static let path = "/org/berth/Berth1/recorder"
+    static let interface = "org.berth.Berth1.Recorder"
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the health checks: prints \"Health checks passed\" or one line per failure (exit 1).")
+        @OptionGroup var bus: BusOptions
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let connection = try BusTarget.resolve(bus).connect()
+                let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Check")
+                let passed = reply.first?.bool ?? false
+                let rows = (reply.last?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }
+                if bus.json {
+                    Output.json(["name", "status", "message"], rows.map { $0.map(JSON.string) })
+                } else if passed {
+                    print("Health checks passed")
+                } else {
+                    for row in rows where row[1] != "ok" { print("\(row[0]): \(row[2])") }
+                }
+                if !passed { throw ExitCode(1) }
+            }
+        }
+    }
+
+    struct Recordings: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List recordings, oldest first.",
+            discussion: "--since takes microseconds since the epoch, a UTC time (2026-05-01, 2026-05-01T06:30), or an age (90s, 10m, 2h, 3d).")
+        @OptionGroup var bus: BusOptions
+        @Option(name: .long, help: "Only recordings that started at or after this time.") var since: String?
+        @Option(name: .short, help: "At most this many recordings (0: the daemon's default of 1000).") var n: UInt32 = 0
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let sinceUSec = try since.map(RecorderTime.parse) ?? 0
+                let connection = try BusTarget.resolve(bus).connect()
+                let reply = try await connection.berth(
+                    RecorderCommand.path, RecorderCommand.interface, "ListRecordings", [.uint64(sinceUSec), .uint32(n)])
+                let rows = (reply.first?.items ?? []).map { $0.items ?? [] }
+                if bus.json {
+                    return Output.json(
+                        ["id", "path", "start_usec", "duration_usec", "sample_rate"], rows.map { $0.map(JSON.init) })
+                }
+                Output.table(
+                    ["ID", "START (UTC)", "SECONDS", "RATE", "PATH"],
+                    rows.map { f in
+                        [f[0].string ?? "", RecorderTime.text(f[2].uint64 ?? 0),
+                            String(Double(f[3].uint64 ?? 0) / 1e6), "\(f[4].uint32 ?? 0)", f[1].string ?? ""]
+                    }, empty: "no recordings")
+            }
+        }
+    }
+
+    struct RecordNow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "record-now", abstract: "Record SECONDS now, wait for the file and print its path.")
+        @OptionGroup var bus: BusOptions
+        @Argument(help: "Length of the recording in seconds.") var seconds: Double
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let connection = try BusTarget.resolve(bus).connect()
+                let saved = try await RecorderJobWaiter.run(connection, seconds: seconds)
+                if bus.json { return print(JSON.object([("path", .string(saved))]).text) }
+                print(saved)
+            }
+        }
+    }
+}
+
+/// Starts `RecordNow` and waits for its job: the job's `Log` line `saved <id> <path> (...)` names the file.
+enum RecorderJobWaiter {
+    static func run(_ connection: BusConnection, seconds: Double) async throws -> String {
+        // Subscribed before the call, so nothing the job says is missed.
+        let stream = try await connection.signals(sender: Berth.name)
+        let reply = try await connection.berth(
+            RecorderCommand.path, RecorderCommand.interface, "RecordNow", [.double(seconds)])
+        let (id, path) = (reply.first?.uint32 ?? 0, reply.last?.string ?? "")
+        var saved: String?
+        for await signal in stream {
+            if signal.path == path, signal.member == "Log", let line = signal.arguments.first?.string,
+                line.hasPrefix("saved ")
+            {
+                saved = line.split(separator: " ").dropFirst(2).first.map(String.init)
+            }
+            guard signal.member == "JobRemoved", signal.arguments.first?.uint32 == id else { continue }
+            let result = signal.arguments.last?.string ?? ""
+            if result == "done", let saved { return saved }
+            let message = (try? await connection.berthProperty(path, "org.berth.Berth1.Job", "ErrorMessage"))?.string
+            throw CLIError("record-now \(result): \(message ?? "job \(id) ended without a file")")
+        }
+        throw CLIError("the connection to berthd closed while recording")
+    }
+}
+
+/// Times for `--since` and listings.
+enum RecorderTime {
+    static func parse(_ text: String) throws -> UInt64 {
+        if let usec = UInt64(text) { return usec }
+        let now = UInt64(time(nil)) * 1_000_000
+        if let unit = text.last, let amount = Double(text.dropLast()), amount >= 0,
+            let scale = ["s": 1.0, "m": 60, "h": 3600, "d": 86400][String(unit)]
+        {
+            return now - min(now, UInt64(amount * scale * 1e6))
+        }
+        // YYYY-MM-DD, then optionally T or a space and HH:MM[:SS], in UTC.
+        let parts = text.split(whereSeparator: { "-T :".contains($0) }).map { Int($0) }
+        if [3, 5, 6].contains(parts.count), !parts.contains(nil) {
+            let p = parts.map { $0! }
+            var t = tm()
+            t.tm_year = Int32(p[0] - 1900)
+            t.tm_mon = Int32(p[1] - 1)
+            t.tm_mday = Int32(p[2])
+            if p.count > 3 {
+                t.tm_hour = Int32(p[3])
+                t.tm_min = Int32(p[4])
+            }
+            if p.count > 5 { t.tm_sec = Int32(p[5]) }
+            let seconds = timegm(&t)
+            if seconds >= 0, (1...12).contains(p[1]), (1...31).contains(p[2]) { return UInt64(seconds) * 1_000_000 }
+        }
+        throw CLIError("--since \"\(text)\" is not microseconds, a UTC time such as 2026-05-01T06:30, or an age such as 2h")
+    }
+
+    static func text(_ usec: UInt64) -> String {
+        var seconds = time_t(usec / 1_000_000)
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday)) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))"
+    }
 }

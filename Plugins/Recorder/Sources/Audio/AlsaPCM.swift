@@ -10,6 +10,9 @@ struct CaptureSettings: Sendable, Equatable {
     var format: AudioFormat
     var periodUSec: UInt32
     var bufferUSec: UInt32
+    /// For PCMs not paced by hardware (a `type file` replay read as fast as it goes): when the writer is
+    /// behind, wait for it instead of dropping audio (`wait_for_writer`). Never for a real device.
+    var waitForWriter = false
 }
 
 /// One open capture PCM, configured for interleaved reads of exactly the requested rate, channels and format.

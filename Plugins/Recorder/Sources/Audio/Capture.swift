@@ -99,6 +99,14 @@ final class Capture: Sendable {
             switch result {
             case .frames(let n) where n > 0:
                 let now = Clock.wallUSec()
+                // A PCM not paced by hardware waits for the writer once four periods are queued, so a replay
+                // holds the memory of a real device's steady state, not ten seconds of backlog.
+                let waitLimit = min(maxQueuedBytes, 4 * pcm.periodFrames * frameBytes)
+                while settings.waitForWriter, !isStopRequested,
+                    queuedBytes.load(ordering: .relaxed) + bytes.count > waitLimit
+                {
+                    Clock.sleepOnThread(usec: 1000)
+                }
                 if queuedBytes.load(ordering: .relaxed) + bytes.count > maxQueuedBytes {
                     overruns.add(1, ordering: .relaxed)
                     queue.push(.overrun(atFrame: captured, writerBehind: true))

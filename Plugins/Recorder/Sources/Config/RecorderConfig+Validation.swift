@@ -71,7 +71,7 @@ extension RecorderConfig {
             storage: storagePath, fileZone: try TimeZoneRules(named: fileTimeZone, directory: zoneDirectory))
         let capture = CaptureSettings(
             device: device, alsaConfig: alsaConfig, format: format, periodUSec: UInt32(periodSeconds * 1e6),
-            bufferUSec: UInt32(bufferSeconds * 1e6))
+            bufferUSec: UInt32(bufferSeconds * 1e6), waitForWriter: waitForWriter)
         return ResolvedRecorderConfig(
             config: self, format: format, schedule: try Schedule(config: schedule, zoneDirectory: zoneDirectory),
             layout: layout, capture: capture)

@@ -37,6 +37,9 @@ struct RecorderConfig: Sendable, Equatable {
     /// Pace reads to the wall clock (`pace_realtime`): only for PCMs that are not paced by hardware, such as
     /// a `type file` PCM replaying a recording.
     var paceRealtime = false
+    /// Let the capture wait for a writer that is behind instead of dropping audio (`wait_for_writer`): only for
+    /// PCMs not paced by hardware, for benchmarks and replays of recordings.
+    var waitForWriter = false
 
     enum LowDiskPolicy: String, Sendable, Equatable, CaseIterable {
         /// Stop recording (state `error`) until the deployment is restarted.

@@ -13,6 +13,9 @@ final class MetadataStore: Sendable {
     init(path: String) throws {
         self.path = path
         let db = try SQLiteDatabase(path: path)
+        // A small page cache (256 KiB): the recorder appends and reads recent rows, and the daemon's memory stays
+        // flat however large the database grows.
+        try db.execute("PRAGMA cache_size=-256")
         try db.migrate(MetadataSchema.migrations)
         connection = db
     }

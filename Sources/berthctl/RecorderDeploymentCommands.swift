@@ -1,0 +1,129 @@
+import ArgumentParser
+import BerthKit
+import Glibc
+
+/// berthctl recorder deployment start|stop|status (acoupi's `deployment` commands).
+struct RecorderDeploymentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deployment", abstract: "Start, stop or show the field deployment.",
+        subcommands: [Start.self, Stop.self, Status.self])
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a deployment; asks for what is missing when run on a terminal, as acoupi does.")
+        @OptionGroup var bus: BusOptions
+        @Option(name: .long, help: "Name of the deployment.") var name: String?
+        @Option(name: .long, help: "Latitude of the device, -90 to 90.") var latitude: Double?
+        @Option(name: .long, help: "Longitude of the device, -180 to 180.") var longitude: Double?
+        @Flag(name: .long, help: "Start even when a health check fails.") var force = false
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let name = try self.name ?? Prompt.ask("name", "Deployment name")
+                let latitude = try self.latitude ?? Prompt.number("latitude", "Latitude")
+                let longitude = try self.longitude ?? Prompt.number("longitude", "Longitude")
+                let connection = try BusTarget.resolve(bus).connect()
+                let options: DBusValue = .vardict(force ? [("force", .bool(true))] : [])
+                let reply = try await connection.berth(
+                    RecorderCommand.path, RecorderCommand.interface, "StartDeployment",
+                    [.string(name), .double(latitude), .double(longitude), options], timeout: .seconds(60))
+                let id = reply.first?.string ?? ""
+                if bus.json { return print(JSON.object([("id", .string(id))]).text) }
+                print("Deployment \"\(name)\" started (\(id)) at \(latitude), \(longitude)")
+            }
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the deployment; the file in progress is kept.")
+        @OptionGroup var bus: BusOptions
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let connection = try BusTarget.resolve(bus).connect()
+                _ = try await connection.berth(
+                    RecorderCommand.path, RecorderCommand.interface, "StopDeployment", timeout: .seconds(60))
+                if !bus.json { print("Deployment stopped") }
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report the daemon, the workers, the program and the deployment, honestly.")
+        @OptionGroup var bus: BusOptions
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let connection = try BusTarget.resolve(bus).connect()
+                let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Status")
+                let status = (reply.first?.stringKeyed ?? [:]).mapValues(\.unwrapped)
+                if bus.json {
+                    return print(JSON.object(status.keys.sorted().map { ($0, JSON(status[$0]!)) }).text)
+                }
+                for line in Self.report(status) { print(line) }
+            }
+        }
+
+        /// acoupi's four headings with berth's detail under each.
+        static func report(_ s: [String: DBusValue]) -> [String] {
+            func text(_ key: String) -> String { s[key].map { $0.string ?? $0.description } ?? "" }
+            var lines = ["daemon:      status: \(text("daemon"))"]
+            lines.append("workers:     status: \(text("workers"))")
+            lines.append("  capture:   \(text("workers.capture"))")
+            lines.append("  writer:    \(text("workers.writer"))")
+            lines.append("program:     status: \(text("program"))")
+            for problem in s["program.problems"]?.items?.compactMap(\.string) ?? [] { lines.append("  - \(problem)") }
+            if text("deployment") == "active" {
+                let started = RecorderTime.text(s["deployment.started_usec"]?.uint64 ?? 0)
+                lines.append("deployment:  status: active")
+                lines.append("  name:      \(text("deployment.name")) (\(text("deployment.id")))")
+                lines.append("  location:  \(text("deployment.latitude")), \(text("deployment.longitude"))")
+                lines.append("  started:   \(started) UTC")
+            } else {
+                lines.append("deployment:  status: inactive")
+            }
+            let reason = text("state_reason")
+            lines.append("recorder:    \(text("state"))\(reason.isEmpty ? "" : ": " + reason)")
+            lines.append("  schedule:  \(text("schedule"))")
+            let last = text("last_recording")
+            lines.append("  recordings: \(text("recordings_count"))\(last.isEmpty ? "" : ", last " + last)")
+            lines.append("  overruns:  \(text("overruns")); free: \(text("free_bytes")) bytes")
+            for error in s["errors"]?.items?.compactMap(\.string) ?? [] { lines.append("  error: \(error)") }
+            return lines
+        }
+    }
+}
+
+/// Questions on a terminal; a clear error otherwise (a script must pass the options).
+enum Prompt {
+    static func ask(_ option: String, _ question: String) throws -> String {
+        guard isatty(0) == 1 else {
+            throw CLIError("--\(option) is required (standard input is not a terminal, so berthctl cannot ask for it)")
+        }
+        while true {
+            var text = "\(question): "
+            _ = text.withUTF8 { write(1, $0.baseAddress, $0.count) }
+            guard let line = readLine() else { throw CLIError("no \(option) given") }
+            let answer = line.trimmingCharacters(in: " \t")
+            if !answer.isEmpty { return answer }
+        }
+    }
+
+    static func number(_ option: String, _ question: String) throws -> Double {
+        while true {
+            let answer = try ask(option, question)
+            if let value = Double(answer) { return value }
+            Output.line("\"\(answer)\" is not a number")
+        }
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return String(s)
+    }
+}
