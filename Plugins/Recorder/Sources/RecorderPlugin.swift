@@ -1,11 +1,6 @@
 import BerthKit
 import Synchronization
 
-@_cdecl("berth_plugin_abi") public func berthPluginABI() -> UnsafePointer<CChar> { PluginABI.key }
-@_cdecl("berth_plugin_entry") public func berthPluginEntry() -> UnsafeMutableRawPointer {
-    PluginABI.entry(RecorderPlugin())
-}
-
 /// The recorder plugin (`recorder`): reads the `recorder:` section, exports `/org/berth/Berth1/recorder` and runs
 /// one `RecorderEngine`. A reload with a changed section shuts the engine down (the file in progress is
 /// finished; an active deployment stays active in the database) and starts a new one, which resumes it.
@@ -92,3 +87,6 @@ final class RecorderPlugin: BerthPlugin {
         publisher.publish()
     }
 }
+
+/// The plugin object for the entry symbols (Plugins/Recorder/Entry).
+package func makeRecorderPlugin() -> any BerthPlugin { RecorderPlugin() }
