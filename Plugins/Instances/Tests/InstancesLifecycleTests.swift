@@ -134,7 +134,11 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: logPath))
             try FileManager.default.removeItem(atPath: logPath)
             daemon.signal(SIGUSR2)
-            try await waitUntil("SIGUSR2 reopens the log") { FileManager.default.fileExists(atPath: logPath) }
+            do {
+                try await waitUntil("SIGUSR2 reopens the log") { FileManager.default.fileExists(atPath: logPath) }
+            } catch {
+                Issue.record("\(error); daemon running: \(daemon.isRunning)\n\(daemon.log)")
+            }
         }
     }
 
