@@ -84,7 +84,7 @@ import Testing
             }
 
             let load = HTTPLoad(port: nginxPort)
-            load.start(threads: bench ? 2 : 1)
+            load.start(threads: bench ? 3 : 1)
             try await waitUntil("the load runs") { load.snapshot.total > 50 }
             let v2 = try InstancesTest.app(env, version: "v2")
             let before = load.snapshot.total
