@@ -37,6 +37,12 @@ final class Instance: Sendable {
         publish(process.snapshot)
     }
 
+    /// Takes a record the caller has already written.
+    func adopt(_ written: InstanceRecord) {
+        state.withLock { $0.record = written }
+        publish(process.snapshot)
+    }
+
     func attach(_ object: BusObject) {
         state.withLock { $0.object = object }
         publish(process.snapshot)

@@ -10,6 +10,9 @@ extension InstanceManager {
             logger.notice("removing \"\(store.folder(name))\": an instance folder without a record (a New cut short)")
             try? store.removeFiles(name)
         }
+        for record in records where !record.destroying {
+            do { try writeAppConfig(record) } catch { logger.error("instance \"\(record.id)\": cannot write appcfg.json: \(error)") }
+        }
         for record in records {
             instances[record.id] = Instance(record: record, store: store, supervisor: supervisor, settings: settings)
         }
