@@ -142,6 +142,28 @@ import Testing
         }
     }
 
+    @Test func logsRotateBySizeKeepingN() async throws {
+        try await TestEnvironment.with { env in
+            let text = InstancesTest.config(env, extra: "  log_max_bytes: 4K\n  log_keep: 2")
+            try await InstancesTest.start(env, config: text)
+            let c = try env.connect()
+            let id = try await InstancesTest.new(c, "{\"application_name\": \"chatty\"}")
+            let root = env.stateHome + "/berth/instances"
+            try FileSystem.writeAtomically(
+                "\(root)/\(id)/server", text: "#!/bin/sh\nwhile :; do echo 0123456789012345678901234567890123456789; sleep 0.001; done\n",
+                mode: 0o755)
+            #expect(try await InstancesTest.runJob(c, "Start", [.string(id)]).result == "done")
+            let log = "\(root)/var/log/\(id).log"
+            try await waitUntil("two rotations") { FileManager.default.fileExists(atPath: log + ".2") }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(!FileManager.default.fileExists(atPath: log + ".3"))
+            let size = (try FileManager.default.attributesOfItem(atPath: log + ".1")[.size] as? Int) ?? 0
+            #expect(size > 0 && size <= 8192, "\(size)")
+            #expect(try await InstancesTest.runJob(c, "Destroy", [.string(id)]).result == "done")
+            #expect(!FileManager.default.fileExists(atPath: log + ".1"))
+        }
+    }
+
     @Test func unitHealthAndTemplates() throws {
         #expect(try HealthSpec.parseCheck("http:healthz", what: "h") == .http(path: "/healthz"))
         #expect(try HealthSpec.parseCheck("exec:true", what: "h") == .exec(command: "true"))
