@@ -18,7 +18,9 @@ enum Instances {
     static let instanceInterface = "org.berth.Berth1.Instance"
 
     /// Calls a method that returns a job and waits for it, printing each Log line; fails with the job's error.
-    static func runJob(_ connection: BusConnection, _ member: String, _ args: [DBusValue], quiet: Bool = false) async throws {
+    static func runJob(_ connection: BusConnection, _ member: String, _ args: [DBusValue], quiet: Bool = false)
+        async throws
+    {
         let waiter = try await JobWaiter.subscribe(connection)
         let reply = try await connection.berth(path, interface, member, args)
         guard let jobPath = reply.dropFirst().first?.string else { throw CLIError("\(member) returned no job") }
@@ -34,7 +36,8 @@ struct InstancesNew: AsyncParsableCommand {
 
     func run() async throws {
         try await CLI.run(bus) {
-            let reply = try await BusTarget.resolve(bus).connect().berth(Instances.path, Instances.interface, "New", [.string(json)])
+            let reply = try await BusTarget.resolve(bus).connect().berth(
+                Instances.path, Instances.interface, "New", [.string(json)])
             print(reply.first?.string ?? "")
         }
     }
@@ -74,7 +77,9 @@ struct InstancesStart: AsyncParsableCommand {
     @OptionGroup var bus: BusOptions
     @OptionGroup var target: InstanceIDArgument
     func run() async throws {
-        try await CLI.run(bus) { try await Instances.runJob(BusTarget.resolve(bus).connect(), "Start", [.string(target.id)]) }
+        try await CLI.run(bus) {
+            try await Instances.runJob(BusTarget.resolve(bus).connect(), "Start", [.string(target.id)])
+        }
     }
 }
 
@@ -83,7 +88,9 @@ struct InstancesStop: AsyncParsableCommand {
     @OptionGroup var bus: BusOptions
     @OptionGroup var target: InstanceIDArgument
     func run() async throws {
-        try await CLI.run(bus) { try await Instances.runJob(BusTarget.resolve(bus).connect(), "Stop", [.string(target.id)]) }
+        try await CLI.run(bus) {
+            try await Instances.runJob(BusTarget.resolve(bus).connect(), "Stop", [.string(target.id)])
+        }
     }
 }
 
@@ -108,7 +115,8 @@ struct InstancesDeploy: AsyncParsableCommand {
     @Option(help: "Health check: http:/PATH, tcp, exec:COMMAND or none.") var health: String?
     @Option(help: "Old instances to keep stopped for rollback.") var keep: UInt32?
     @Option(help: "How long the check may take to pass (e.g. 30s).") var timeout: String?
-    @Option(name: .customLong("min-ready"), help: "How long the check must keep passing (e.g. 1s).") var minReady: String?
+    @Option(name: .customLong("min-ready"), help: "How long the check must keep passing (e.g. 1s).") var minReady:
+        String?
     @Option(help: "The new instance's JSON config.") var config: String?
 
     func run() async throws {

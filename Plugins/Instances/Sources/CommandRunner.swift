@@ -49,7 +49,8 @@ struct CommandRunner: Sendable {
         }
         let finished = await withTaskGroup(of: SupervisorSnapshot?.self) { group in
             group.addTask {
-                for await snapshot in process.snapshots() where snapshot.state == .inactive || snapshot.state == .failed {
+                for await snapshot in process.snapshots() where snapshot.state == .inactive || snapshot.state == .failed
+                {
                     return snapshot
                 }
                 return nil

@@ -106,7 +106,8 @@ actor InstanceManager {
             portCursor = (portCursor + step + 1) % range.count
             return port
         }
-        throw BerthError(.busy, "no free port left in the pool \(range.lowerBound)-\(range.upperBound) (instances.ports)")
+        throw BerthError(
+            .busy, "no free port left in the pool \(range.lowerBound)-\(range.upperBound) (instances.ports)")
     }
 
     /// A temp file renamed over `path`: readers see the old or the new content, never a mix (no fsync).
@@ -130,7 +131,9 @@ actor InstanceManager {
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
 
@@ -167,7 +170,9 @@ actor InstanceManager {
     func destroy(_ id: String) async throws {
         let instance = try instance(id)
         if store.current(instance.application) == id {
-            logger.warning("instance \"\(id)\" is the current one of \"\(instance.application)\"; its front end now has no instance")
+            logger.warning(
+                "instance \"\(id)\" is the current one of \"\(instance.application)\"; its front end now has no instance"
+            )
         }
         try instance.update {
             $0.destroying = true

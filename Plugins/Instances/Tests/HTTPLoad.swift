@@ -36,7 +36,8 @@ final class HTTPLoad: Sendable {
                             c.bodies[answer.body, default: 0] += 1
                             c.last = answer.body
                         } else {
-                            c.failures.append(answer.map { "status \($0.status): \($0.body.prefix(80))" } ?? "no answer")
+                            c.failures.append(
+                                answer.map { "status \($0.status): \($0.body.prefix(80))" } ?? "no answer")
                         }
                         return c.total >= limit
                     }

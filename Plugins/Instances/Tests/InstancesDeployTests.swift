@@ -6,7 +6,8 @@ import Testing
 /// Rolling deploys: success, a failing health check, Busy, rollback, a tarball, and kill -9 half-way.
 @Suite(.serialized) struct InstancesDeployTests {
     static func current(_ env: TestEnvironment, _ app: String) -> String? {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: env.stateHome + "/berth/instances/var/current/" + app))
+        (try? FileManager.default.destinationOfSymbolicLink(
+            atPath: env.stateHome + "/berth/instances/var/current/" + app))
             .map { ($0 as NSString).lastPathComponent }
     }
 
@@ -48,7 +49,9 @@ import Testing
             try await InstancesTest.start(env)
             let c = try env.connect()
             let v1 = try InstancesTest.app(env, version: "v1")
-            #expect(try await InstancesTest.runJob(c, "Deploy", [.string("web"), .string(v1), .vardict([])]).result == "done")
+            #expect(
+                try await InstancesTest.runJob(c, "Deploy", [.string("web"), .string(v1), .vardict([])]).result
+                    == "done")
             let first = try #require(Self.current(env, "web"))
 
             // v2 from a tarball, keeping one old instance; a second deploy meanwhile is Busy.
@@ -94,13 +97,16 @@ import Testing
             let daemon = try await InstancesTest.start(env)
             let c = try env.connect()
             let v1 = try InstancesTest.app(env, version: "v1")
-            #expect(try await InstancesTest.runJob(c, "Deploy", [.string("web"), .string(v1), .vardict([])]).result == "done")
+            #expect(
+                try await InstancesTest.runJob(c, "Deploy", [.string("web"), .string(v1), .vardict([])]).result
+                    == "done")
             let old = try #require(Self.current(env, "web"))
             let oldPort = try Self.port(env, "web")
 
             let bad = try InstancesTest.app(env, version: "v2", healthy: false)
             let stream = try await c.signals(sender: "org.berth.Berth1", member: "Log")
-            _ = try await InstancesTest.call(c, "Deploy", [.string("web"), .string(bad), .vardict([("timeout", .string("60s"))])])
+            _ = try await InstancesTest.call(
+                c, "Deploy", [.string("web"), .string(bad), .vardict([("timeout", .string("60s"))])])
             for await s in stream where (s.arguments.first?.string ?? "").contains("waiting for health check") { break }
             let rows = try await InstancesTest.list(c)
             let newID = try #require(rows.map { $0[0] }.first { $0 != old })
@@ -116,7 +122,8 @@ import Testing
             }
             #expect(try await InstancesTest.list(c2).map { $0[0] } == [old])
             #expect(!FileManager.default.fileExists(atPath: env.stateHome + "/berth/instances/\(newID)"))
-            #expect(!FileManager.default.fileExists(atPath: env.stateHome + "/berth/instances/var/instances/\(newID).json"))
+            #expect(
+                !FileManager.default.fileExists(atPath: env.stateHome + "/berth/instances/var/instances/\(newID).json"))
             try await waitUntil("the new instance's process is gone") { !InstancesTest.isAlive(newPID) }
             #expect(Self.current(env, "web") == old)
             #expect(try Self.port(env, "web") == oldPort)
@@ -131,7 +138,9 @@ import Testing
             #expect(new.status == 0, "\(new)")
             #expect(new.stdout.wholeMatch(of: try Regex("web-[A-Za-z0-9]{6}\n")) != nil, "\(new.stdout)")
             let v1 = try InstancesTest.app(env, version: "v1")
-            let deploy = try await env.berthctl(["instances", "deploy", "api", v1, "--health", "http:/healthz", "--keep", "1"])
+            let deploy = try await env.berthctl([
+                "instances", "deploy", "api", v1, "--health", "http:/healthz", "--keep", "1",
+            ])
             #expect(deploy.status == 0, "\(deploy)")
             #expect(deploy.stdout.contains("[7/7] deployed"), "\(deploy.stdout)")
             let list = try await env.berthctl(["instances", "list"])
@@ -156,7 +165,9 @@ import Testing
                 (InstancesTest.instancePath(id), "org.berth.Berth1.Instance"),
             ] {
                 let (file, live) = try await IntrospectionXML.compare(env, path: path, interface: interface)
-                #expect(file == live, "dbus/\(interface).xml differs from live introspection; regenerate with BERTH_UPDATE_DBUS_XML=1")
+                #expect(
+                    file == live,
+                    "dbus/\(interface).xml differs from live introspection; regenerate with BERTH_UPDATE_DBUS_XML=1")
             }
         }
     }

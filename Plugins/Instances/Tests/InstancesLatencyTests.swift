@@ -23,9 +23,11 @@ import Testing
                 let id = try await InstancesTest.new(c, "{\"application_name\": \"bench\"}")
                 let t1 = clock.now
                 // Putting the code in place is the user's part, not timed.
-                try FileManager.default.createSymbolicLink(atPath: "\(root)/\(id)/server", withDestinationPath: env.root + "/sleeper")
+                try FileManager.default.createSymbolicLink(
+                    atPath: "\(root)/\(id)/server", withDestinationPath: env.root + "/sleeper")
                 if !FileManager.default.fileExists(atPath: env.root + "/sleeper") {
-                    try FileSystem.writeAtomically(env.root + "/sleeper", text: "#!/bin/sh\nexec sleep 1000\n", mode: 0o755)
+                    try FileSystem.writeAtomically(
+                        env.root + "/sleeper", text: "#!/bin/sh\nexec sleep 1000\n", mode: 0o755)
                 }
                 let t2 = clock.now
                 let reply = try await InstancesTest.call(c, "Start", [.string(id)])
@@ -37,15 +39,21 @@ import Testing
                 }
                 let t3 = clock.now
                 #expect((try await InstancesTest.property(c, id, "MainPID").uint32 ?? 0) > 0)
-                let ms = { (d: Duration) in Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000 }
+                let ms = { (d: Duration) in
+                    Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000
+                }
                 newTimes.append(ms(t0.duration(to: t1)))
                 totals.append(ms(t0.duration(to: t1)) + ms(t2.duration(to: t3)))
             }
-            func p(_ values: [Double], _ q: Double) -> Double { values.sorted()[min(values.count - 1, Int(Double(values.count) * q))] }
+            func p(_ values: [Double], _ q: Double) -> Double {
+                values.sorted()[min(values.count - 1, Int(Double(values.count) * q))]
+            }
             #expect(p(totals, 0.5) < 500, "New+Start p50 \(p(totals, 0.5)) ms")
             if bench {
-                print(String(format: "BENCH new_p50_ms=%.2f new_start_p50_ms=%.2f new_start_p90_ms=%.2f rounds=%d",
-                    p(newTimes, 0.5), p(totals, 0.5), p(totals, 0.9), rounds))
+                print(
+                    String(
+                        format: "BENCH new_p50_ms=%.2f new_start_p50_ms=%.2f new_start_p90_ms=%.2f rounds=%d",
+                        p(newTimes, 0.5), p(totals, 0.5), p(totals, 0.9), rounds))
             }
         }
     }

@@ -15,8 +15,10 @@ import Testing
             let pattern = try Regex("^web-[A-Za-z0-9]{6}$")
             for n in 0..<1000 {
                 let id = try await InstancesTest.new(c, n % 10 == 0 ? "{}" : "{\"application_name\": \"web\"}")
-                #expect(n % 10 == 0 ? id.count == 6 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
-                    : id.wholeMatch(of: pattern) != nil, "\(id)")
+                #expect(
+                    n % 10 == 0
+                        ? id.count == 6 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+                        : id.wholeMatch(of: pattern) != nil, "\(id)")
                 ids.insert(id)
             }
             #expect(ids.count == 1000)
@@ -31,7 +33,9 @@ import Testing
             try await InstancesTest.start(env)
             let c = try env.connect()
             func error(_ json: String) async -> DBusError? {
-                do { _ = try await InstancesTest.new(c, json) } catch let e as DBusError { return e } catch { return nil }
+                do { _ = try await InstancesTest.new(c, json) } catch let e as DBusError { return e } catch {
+                    return nil
+                }
                 return nil
             }
             let invalid = await error("{\"application_name\": ")
@@ -63,14 +67,16 @@ import Testing
             } catch let e as DBusError {
                 #expect(e.name == "org.berth.Berth1.Error.Failed" && e.message.contains("does not exist"), "\(e)")
             }
-            try FileSystem.writeAtomically(env.stateHome + "/berth/instances/\(id)/server", text: "#!/bin/sh\n", mode: 0o644)
+            try FileSystem.writeAtomically(
+                env.stateHome + "/berth/instances/\(id)/server", text: "#!/bin/sh\n", mode: 0o644)
             do {
                 _ = try await InstancesTest.call(c, "Start", [.string(id)])
                 Issue.record("Start with a non-executable server succeeded")
             } catch let e as DBusError {
                 #expect(e.message.contains("not an executable"), "\(e)")
             }
-            let deploy = try? await InstancesTest.call(c, "Deploy", [.string("web"), .string("/nonexistent"), .vardict([])])
+            let deploy = try? await InstancesTest.call(
+                c, "Deploy", [.string("web"), .string("/nonexistent"), .vardict([])])
             #expect(deploy == nil)
         }
     }
@@ -80,7 +86,9 @@ import Testing
             let daemon = try await InstancesTest.start(env)
             let c = try env.connect()
             let id = try await InstancesTest.new(
-                c, "{\"application_name\": \"web\", \"env\": {\"GREETING\": \"hi\"}, \"services\": [{\"type\": \"listen\", \"name\": \"web\"}, {\"type\": \"var-folder\", \"name\": \"tmp\"}, {\"type\": \"persistent-folder\", \"name\": \"data\"}]}")
+                c,
+                "{\"application_name\": \"web\", \"env\": {\"GREETING\": \"hi\"}, \"services\": [{\"type\": \"listen\", \"name\": \"web\"}, {\"type\": \"var-folder\", \"name\": \"tmp\"}, {\"type\": \"persistent-folder\", \"name\": \"data\"}]}"
+            )
             let root = env.stateHome + "/berth/instances"
             try InstancesTest.writeServer("\(root)/\(id)/server", version: "v1")
             let port = Int(try await InstancesTest.property(c, id, "Port").int64 ?? 0)
@@ -126,7 +134,8 @@ import Testing
             let id = try await InstancesTest.new(c, "{\"application_name\": \"log\"}")
             let root = env.stateHome + "/berth/instances"
             try FileSystem.writeAtomically(
-                "\(root)/\(id)/server", text: "#!/bin/sh\ntrap 'echo usr1' USR1\nwhile :; do sleep 0.05; done\n", mode: 0o755)
+                "\(root)/\(id)/server", text: "#!/bin/sh\ntrap 'echo usr1' USR1\nwhile :; do sleep 0.05; done\n",
+                mode: 0o755)
             #expect(try await InstancesTest.runJob(c, "Start", [.string(id)]).result == "done")
             let logPath = "\(root)/var/log/\(id).log"
             try FileManager.default.moveItem(atPath: logPath, toPath: logPath + ".old")
@@ -150,7 +159,8 @@ import Testing
             let id = try await InstancesTest.new(c, "{\"application_name\": \"chatty\"}")
             let root = env.stateHome + "/berth/instances"
             try FileSystem.writeAtomically(
-                "\(root)/\(id)/server", text: "#!/bin/sh\nwhile :; do echo 0123456789012345678901234567890123456789; sleep 0.001; done\n",
+                "\(root)/\(id)/server",
+                text: "#!/bin/sh\nwhile :; do echo 0123456789012345678901234567890123456789; sleep 0.001; done\n",
                 mode: 0o755)
             #expect(try await InstancesTest.runJob(c, "Start", [.string(id)]).result == "done")
             let log = "\(root)/var/log/\(id).log"
@@ -171,6 +181,8 @@ import Testing
         #expect("a {{app}} {{ port }} {{x".replacingPlaceholders(["app": "web", "port": "1"]) == "a web 1 {{x")
         #expect(InstanceNames.isWellFormed("web-aB3xY9") && InstanceNames.isWellFormed("aB3xY9"))
         #expect(!InstanceNames.isWellFormed("web-aB3x") && !InstanceNames.isWellFormed("../-aB3xY9"))
-        #expect(throws: BerthError.self) { try InstancesSettings.parse(YAMLParser.parse("instances: {colour: 1}", file: "t")?["instances"]) }
+        #expect(throws: BerthError.self) {
+            try InstancesSettings.parse(YAMLParser.parse("instances: {colour: 1}", file: "t")?["instances"])
+        }
     }
 }

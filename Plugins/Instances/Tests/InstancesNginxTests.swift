@@ -17,7 +17,9 @@ import Testing
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
         return Int(UInt16(bigEndian: address.sin_port))
     }
@@ -32,28 +34,30 @@ import Testing
                 env.root + "/frontend/web.conf", text: "upstream berth_web { server 127.0.0.1:1; }\n")
             let nginxPort = Self.freePort()
             let conf = prefix + "/nginx.conf"
-            try FileSystem.writeAtomically(conf, text: """
-                \(getuid() == 0 ? "user root;" : "")
-                worker_processes 1;
-                daemon off;
-                pid \(prefix)/nginx.pid;
-                error_log \(prefix)/error.log warn;
-                events { worker_connections 1024; }
-                http {
-                    access_log off;
-                    client_body_temp_path \(prefix)/tmp/body;
-                    proxy_temp_path \(prefix)/tmp/proxy;
-                    fastcgi_temp_path \(prefix)/tmp/fastcgi;
-                    uwsgi_temp_path \(prefix)/tmp/uwsgi;
-                    scgi_temp_path \(prefix)/tmp/scgi;
-                    include \(env.root)/frontend/web.conf;
-                    server {
-                        listen 127.0.0.1:\(nginxPort);
-                        location / { proxy_pass http://berth_web; }
+            try FileSystem.writeAtomically(
+                conf,
+                text: """
+                    \(getuid() == 0 ? "user root;" : "")
+                    worker_processes 1;
+                    daemon off;
+                    pid \(prefix)/nginx.pid;
+                    error_log \(prefix)/error.log warn;
+                    events { worker_connections 1024; }
+                    http {
+                        access_log off;
+                        client_body_temp_path \(prefix)/tmp/body;
+                        proxy_temp_path \(prefix)/tmp/proxy;
+                        fastcgi_temp_path \(prefix)/tmp/fastcgi;
+                        uwsgi_temp_path \(prefix)/tmp/uwsgi;
+                        scgi_temp_path \(prefix)/tmp/scgi;
+                        include \(env.root)/frontend/web.conf;
+                        server {
+                            listen 127.0.0.1:\(nginxPort);
+                            location / { proxy_pass http://berth_web; }
+                        }
                     }
-                }
 
-                """)
+                    """)
             let nginxArgs = ["nginx", "-e", prefix + "/error.log", "-p", prefix, "-c", conf]
             let nginx = try ChildProcess.spawn(nginxArgs, stdout: prefix + "/out.log", stderr: prefix + "/out.log")
             defer {
@@ -63,7 +67,8 @@ import Testing
             }
             try await waitUntil("nginx listens on \(nginxPort)") {
                 if !nginx.isRunning {
-                    throw TestFailure("nginx exited: \((try? String(contentsOfFile: prefix + "/out.log", encoding: .utf8)) ?? "")")
+                    throw TestFailure(
+                        "nginx exited: \((try? String(contentsOfFile: prefix + "/out.log", encoding: .utf8)) ?? "")")
                 }
                 return InstancesTest.get(port: nginxPort) != nil
             }
@@ -75,7 +80,7 @@ import Testing
 
             let v1 = try InstancesTest.app(env, version: "v1")
             let first = try await InstancesTest.runJob(c, "Deploy", [.string("web"), .string(v1), .vardict([])])
-            #expect(first.result == "done", "\(first)")
+            #expect(first.result == "done", "\(first.error)\n\(first.logs.joined(separator: "\n"))")
             // nginx's reload is asynchronous: the worker of the placeholder config lingers until it has taken its
             // QUIT; start the measured load once v1 answers consistently.
             var streak = 0
@@ -99,20 +104,28 @@ import Testing
             #expect(second.result == "done", "\(second)")
             try await waitUntil("nginx serves v2 to the client") { load.snapshot.last == "v2" }
             let settle = load.snapshot.total
-            try await waitUntil("more answers after the switch", timeout: .seconds(5)) { load.snapshot.total > settle + 100 }
+            try await waitUntil("more answers after the switch", timeout: .seconds(5)) {
+                load.snapshot.total > settle + 100
+            }
             try await load.stop()
             let counts = load.snapshot
             let errors = ((try? String(contentsOfFile: prefix + "/error.log", encoding: .utf8)) ?? "")
-                .split(separator: "\n").filter { $0.contains("[error]") && !$0.contains("127.0.0.1:1/") }.suffix(3).joined(separator: "\n")
-            #expect(counts.failures.count == 0, "\(counts.failures.count) failed of \(counts.total): \(counts.failures.first ?? ""); nginx: \(errors)\n\(second.logs.joined(separator: "\n"))")
+                .split(separator: "\n").filter { $0.contains("[error]") && !$0.contains("127.0.0.1:1/") }.suffix(3)
+                .joined(separator: "\n")
+            #expect(
+                counts.failures.count == 0,
+                "\(counts.failures.count) failed of \(counts.total): \(counts.failures.first ?? ""); nginx: \(errors)\n\(second.logs.joined(separator: "\n"))"
+            )
             #expect(counts.bodies["v1", default: 0] > 0 && counts.bodies["v2", default: 0] > 0, "\(counts.bodies)")
             #expect(counts.last == "v2")
             #expect(during >= 100, "only \(during) requests during the deploy")
             if bench {
                 let wait = Double(minReady == "2s" ? 2.0 : 0.3) + 0.3
                 let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
-                print("BENCH deploy_total_s=\(seconds) configured_wait_s=\(wait) overhead_ms=\(Int((seconds - wait) * 1000)) "
-                    + "requests_during_deploy=\(during) requests_total=\(counts.total) failed=\(counts.failures.count)")
+                print(
+                    "BENCH deploy_total_s=\(seconds) configured_wait_s=\(wait) overhead_ms=\(Int((seconds - wait) * 1000)) "
+                        + "requests_during_deploy=\(during) requests_total=\(counts.total) failed=\(counts.failures.count)"
+                )
                 for line in steps.lines { print("BENCH   \(line)") }
             }
         }

@@ -8,8 +8,9 @@ enum InstancesTest {
     static let path = "/org/berth/Berth1/instances"
     static let iface = "org.berth.Berth1.Instances"
 
-    /// A port pool unlikely to collide with other tests running at the same time.
-    static func portBase() -> Int { 30000 + Int.random(in: 0..<150) * 100 }
+    /// A port pool unlikely to collide with other tests running at the same time, below the ephemeral range
+    /// (32768-60999) that the HTTP load's client connections use.
+    static func portBase() -> Int { 20000 + Int.random(in: 0..<120) * 100 }
 
     static func config(_ env: TestEnvironment, reload: [String] = [], extra: String = "") -> String {
         let base = portBase()
@@ -63,9 +64,10 @@ enum InstancesTest {
         try FileSystem.writeAtomically(path, text: script, mode: 0o755)
     }
 
-    static func call(_ c: BusConnection, _ member: String, _ args: [DBusValue] = [], path: String = path,
-        iface: String = iface) async throws -> [DBusValue]
-    {
+    static func call(
+        _ c: BusConnection, _ member: String, _ args: [DBusValue] = [], path: String = path,
+        iface: String = iface
+    ) async throws -> [DBusValue] {
         try await c.call("org.berth.Berth1", path, iface, member, args)
     }
 
@@ -81,8 +83,10 @@ enum InstancesTest {
     }
 
     /// Calls a method that starts a job, waits for its JobRemoved, returns its result, Log lines and error.
-    static func runJob(_ c: BusConnection, _ member: String, _ args: [DBusValue], path: String = path,
-        iface: String = iface, onLog: (@Sendable (String) -> Void)? = nil, timeout: Duration = .seconds(60)) async throws
+    static func runJob(
+        _ c: BusConnection, _ member: String, _ args: [DBusValue], path: String = path,
+        iface: String = iface, onLog: (@Sendable (String) -> Void)? = nil, timeout: Duration = .seconds(60)
+    ) async throws
         -> JobOutcome
     {
         let stream = try await c.signals(sender: "org.berth.Berth1")
@@ -110,8 +114,10 @@ enum InstancesTest {
             return first
         }
         guard var outcome else { throw TestFailure("job \(job) of \(member) did not end within \(timeout)") }
-        outcome.error = try await c.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "ErrorMessage").string ?? ""
-        outcome.errorName = try await c.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "ErrorName").string ?? ""
+        outcome.error =
+            try await c.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "ErrorMessage").string ?? ""
+        outcome.errorName =
+            try await c.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "ErrorName").string ?? ""
         return outcome
     }
 
@@ -137,11 +143,14 @@ enum InstancesTest {
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         let r = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard r == 0 else { return nil }
         let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
+        else {
             return nil
         }
         var data: [UInt8] = []
@@ -152,14 +161,17 @@ enum InstancesTest {
             data += buffer[0..<n]
         }
         let text = String(decoding: data, as: UTF8.self)
-        guard let head = text.split(separator: "\r\n", maxSplits: 1).first, let status = Int(head.split(separator: " ")[1])
+        guard let head = text.split(separator: "\r\n", maxSplits: 1).first,
+            let status = Int(head.split(separator: " ")[1])
         else { return nil }
         let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
         return (status, body)
     }
 
     static func isAlive(_ pid: Int32) -> Bool {
-        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else {
+            return false
+        }
         return !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
     }
 }
