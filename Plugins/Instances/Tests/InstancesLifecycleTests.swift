@@ -174,6 +174,29 @@ import Testing
         }
     }
 
+    @Test func instanceStateChangesEmitPropertiesChanged() async throws {
+        try await TestEnvironment.with { env in
+            try await InstancesTest.start(env)
+            let c = try env.connect()
+            let id = try await InstancesTest.new(c, "{\"application_name\": \"web\"}")
+            try FileSystem.writeAtomically(
+                env.stateHome + "/berth/instances/\(id)/server", text: "#!/bin/sh\nexec sleep 1000\n", mode: 0o755)
+            let stream = try await c.signals(
+                sender: "org.berth.Berth1", path: InstancesTest.instancePath(id), member: "PropertiesChanged")
+            #expect(try await InstancesTest.runJob(c, "Start", [.string(id)]).result == "done")
+            var seen: [String: DBusValue] = [:]
+            for await s in stream {
+                for (key, value) in s.arguments[1].stringKeyed ?? [:] { seen[key] = value.unwrapped }
+                if seen["State"] == .string("running"), (seen["MainPID"]?.uint32 ?? 0) > 0 { break }
+            }
+            #expect(seen["State"] == .string("running"))
+        }
+    }
+
+    @Test func thePluginIsAnInstanceDeployingPeer() {
+        #expect((InstancesPlugin() as Any) is any InstanceDeploying)
+    }
+
     @Test func unitHealthAndTemplates() throws {
         #expect(try HealthSpec.parseCheck("http:healthz", what: "h") == .http(path: "/healthz"))
         #expect(try HealthSpec.parseCheck("exec:true", what: "h") == .exec(command: "true"))
