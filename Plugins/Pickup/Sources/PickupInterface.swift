@@ -14,7 +14,7 @@ enum PickupInterface {
                     call in
                     let directory = try checkNewDirectory(call, service)
                     try await engine.saveDirectory(directory)
-                    await service.add(directory)
+                    await service.addAndScan(directory)
                     logger.info("pickup folder \"\(directory.name)\" added: \(directory.path) → \(directory.target)")
                     return []
                 },

@@ -81,6 +81,12 @@ final class PickupService: Sendable {
         publishDirectories()
     }
 
+    /// Adds a folder at run time and deploys what is already in it (unless the log has that very content).
+    func addAndScan(_ directory: PickupDirectory) async {
+        await add(directory)
+        continuation.yield(.batch(watcher.scan(directory)))
+    }
+
     func remove(_ name: String) async {
         watcher.remove(name)
         await engine.removeDirectory(name)
@@ -93,8 +99,7 @@ final class PickupService: Sendable {
         let current = watcher.directories.filter { $0.origin == .config }
         for old in current where !config.dirs.contains(old) { await remove(old.name) }
         for new in config.dirs where !current.contains(new) {
-            await add(new)
-            continuation.yield(.batch(watcher.scan(new)))
+            await addAndScan(new)
         }
     }
 
