@@ -116,10 +116,15 @@ enum ServicesInterface {
         try unit.checkOwner(sender, op.rawValue)
         let process = unit.process
         let job = try await registry.context.startJob(op.rawValue + " " + unit.name) { job in
-            switch op {
-            case .start: try await process.start()
-            case .stop: await process.stop()
-            case .restart: try await process.restart()
+            do {
+                switch op {
+                case .start: try await process.start()
+                case .stop: await process.stop()
+                case .restart: try await process.restart()
+                }
+            } catch let error as BerthError where error.code == .timeout {
+                // Not ready within start_timeout: the service was stopped and the job ends `failed` with the reason.
+                throw BerthError.failed(error.message)
             }
         }
         return job.reply

@@ -68,7 +68,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [
+    @Test(.serialized, arguments: [
         ("exec: []", "the command is empty"),
         ("exec: [/nonexistent/python9]", "\"/nonexistent/python9\" does not exist"),
         ("exec: [no-such-program-here]", "\"no-such-program-here\" is not found in PATH"),
