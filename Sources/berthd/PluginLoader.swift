@@ -11,6 +11,10 @@ struct PluginFailure: Error, Sendable, Equatable {
 /// Loads plugin libraries: checks the file (exists, ELF, Swift), `dlopen(RTLD_NOW | RTLD_LOCAL)`, compares
 /// `berth_plugin_abi` with the host's key before any Swift type crosses, then calls `berth_plugin_entry`.
 /// Libraries are never closed: unloading a Swift image is unsafe.
+///
+/// A plugin may instead export `berth_plugin_abi_<id>` / `berth_plugin_entry_<id>` (id from the file name, e.g.
+/// `libPickupPlugin.so` → `pickup`): plugin targets are also linked into the one test binary, where two plugins
+/// exporting the same C symbol fail to link.
 enum PluginLoader {
     typealias ABIFunction = @convention(c) () -> UnsafePointer<CChar>?
     typealias EntryFunction = @convention(c) () -> UnsafeMutableRawPointer?
@@ -45,7 +49,8 @@ enum PluginLoader {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
             return fail("load-failed", "plugin file \"\(path)\" cannot be loaded: \(reason)")
         }
-        guard let abiSymbol = dlsym(handle, "berth_plugin_abi") else {
+        let suffix = "_" + expectedID(forFile: path)
+        guard let abiSymbol = dlsym(handle, "berth_plugin_abi" + suffix) ?? dlsym(handle, "berth_plugin_abi") else {
             return fail("no-abi-symbol", "plugin file \"\(path)\" does not export berth_plugin_abi: not a berth plugin")
         }
         let abi = unsafeBitCast(abiSymbol, to: ABIFunction.self)().map { String(cString: $0) } ?? ""
@@ -55,7 +60,7 @@ enum PluginLoader {
                 "plugin file \"\(path)\" was built against \"\(abi)\" but this berthd has \"\(PluginABI.keyString)\": rebuild the plugin"
             )
         }
-        guard let entrySymbol = dlsym(handle, "berth_plugin_entry") else {
+        guard let entrySymbol = dlsym(handle, "berth_plugin_entry" + suffix) ?? dlsym(handle, "berth_plugin_entry") else {
             return fail("no-entry-symbol", "plugin file \"\(path)\" does not export berth_plugin_entry")
         }
         guard let pointer = unsafeBitCast(entrySymbol, to: EntryFunction.self)(),

@@ -4,8 +4,10 @@ import Synchronization
 // The pickup plugin (Zato hot-deployment): folders watched with inotify deploy what lands in them to services,
 // config, files or instances/<app>; see README.md.
 
-@_cdecl("berth_plugin_abi") public func berthPluginABI() -> UnsafePointer<CChar> { PluginABI.key }
-@_cdecl("berth_plugin_entry") public func berthPluginEntry() -> UnsafeMutableRawPointer {
+// The id-suffixed symbol names (see berthd's PluginLoader) keep this library linkable beside other plugins in the
+// one test binary.
+@_cdecl("berth_plugin_abi_pickup") public func berthPluginABI() -> UnsafePointer<CChar> { PluginABI.key }
+@_cdecl("berth_plugin_entry_pickup") public func berthPluginEntry() -> UnsafeMutableRawPointer {
     PluginABI.entry(PickupPlugin())
 }
 
