@@ -1,0 +1,65 @@
+import BerthKit
+import Glibc
+
+/// Runs short commands (`tar`, the front end's reload command, `exec:` health checks) as one-shot units of the
+/// plugin's supervisor: own process group, output to a log file, SIGTERM then SIGKILL when the time limit passes.
+struct CommandRunner: Sendable {
+    let supervisor: Supervisor
+    /// Output of each command goes to `<folder>/<name>.out`, replaced on each run.
+    let outputFolder: String
+
+    struct Outcome: Sendable {
+        var status: Int32
+        var output: String
+        var succeeded: Bool { status == 0 }
+        /// "exited with status 2: <last output line>"
+        var reason: String {
+            let what = status < 0 ? "was killed by signal \(-status)" : "exited with status \(status)"
+            let last = output.split(separator: "\n").last.map { ": " + $0 } ?? ""
+            return what + last
+        }
+    }
+
+    /// Runs `argv` in `folder` and waits for its end (at most `timeout`, then its group is stopped and the
+    /// outcome says so). Throws when it cannot start.
+    func run(
+        _ name: String, _ argv: [String], in folder: String? = nil, environment: [String: String] = [:],
+        timeout: Duration
+    ) async throws -> Outcome {
+        let log = outputFolder + "/" + name + ".out"
+        unlink(log)
+        let spec = ProcessSpec(
+            name: name, kind: "command", argv: argv, environment: environment, workingDirectory: folder,
+            logPath: log, logMaxBytes: 0, logKeep: 0, readiness: .immediate, restart: .no, startTimeout: .zero,
+            stopTimeout: .seconds(2), startLimitBurst: 1000)
+        let process = supervisor.process(spec)
+        do {
+            try await process.start()
+        } catch {
+            await process.stop()
+            throw error
+        }
+        let finished = await withTaskGroup(of: SupervisorSnapshot?.self) { group in
+            group.addTask {
+                for await snapshot in process.snapshots() where snapshot.state == .inactive || snapshot.state == .failed {
+                    return snapshot
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        await process.stop()
+        let output = process.tail(lines: 20).joined(separator: "\n")
+        guard let finished else {
+            let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+            return Outcome(status: -SIGKILL, output: output + "\n(stopped after the time limit of \(seconds) s)")
+        }
+        return Outcome(status: finished.exitStatus, output: output)
+    }
+}

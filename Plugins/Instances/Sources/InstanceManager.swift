@@ -1,0 +1,190 @@
+import BerthKit
+import Glibc
+
+/// The instances and their lifecycle: New, Start, Stop, Destroy, the port pool and the running state that
+/// survives a daemon restart. Every change is written to the instance's record before it counts.
+actor InstanceManager {
+    let store: InstanceStore
+    let supervisor: Supervisor
+    let runner: CommandRunner
+    let logger: Logger
+    var settings: InstancesSettings
+    var instances: [String: Instance] = [:]
+    /// Applications with a deploy or rollback under way.
+    var deploying: Set<String> = []
+    private var portCursor = 0
+    /// Exports an instance's object (set by the plugin).
+    var exporter: (@Sendable (Instance) async throws -> BusObject)?
+
+    init(store: InstanceStore, supervisor: Supervisor, settings: InstancesSettings, logger: Logger) {
+        self.store = store
+        self.supervisor = supervisor
+        self.settings = settings
+        self.logger = logger
+        runner = CommandRunner(supervisor: supervisor, outputFolder: store.root + "/var/run")
+    }
+
+    func setExporter(_ exporter: @escaping @Sendable (Instance) async throws -> BusObject) { self.exporter = exporter }
+    func apply(_ settings: InstancesSettings) { self.settings = settings }
+
+    var frontEnd: FrontEnd { FrontEnd(settings: settings, store: store, runner: runner) }
+
+    func instance(_ id: String) throws -> Instance {
+        guard let instance = instances[id], !instance.record.destroying else {
+            throw BerthError.notFound("instance \"\(id)\" does not exist")
+        }
+        return instance
+    }
+
+    func list() -> [Instance] { instances.values.filter { !$0.record.destroying }.sorted { $0.id < $1.id } }
+
+    // MARK: - New
+
+    /// Creates an instance from its JSON config: folder, record, appcfg.json, resources. Returns it.
+    func create(json: String) async throws -> Instance {
+        let config = try InstanceConfig.parse(json, defaults: settings.health)
+        return try await create(config: config, deployPending: false, replaces: [])
+    }
+
+    func create(config: InstanceConfig, deployPending: Bool, replaces: [String]) async throws -> Instance {
+        let id = try store.createFolder(application: config.application)
+        do {
+            var record = InstanceRecord(id: id, config: config)
+            record.createdUSec = SupervisorClock.nowUSec()
+            record.deployPending = deployPending
+            record.replaces = replaces
+            if config.listens { record.port = try freePort() }
+            try writeAppConfig(record)
+            try store.write(record)
+            let instance = Instance(record: record, store: store, supervisor: supervisor, settings: settings)
+            instances[id] = instance
+            if let exporter { instance.attach(try await exporter(instance)) }
+            logger.info("instance \"\(id)\" created\(record.port > 0 ? " on port \(record.port)" : "")")
+            return instance
+        } catch {
+            instances[id] = nil
+            try? store.removeFiles(id)
+            try? store.removeRecord(id)
+            throw error
+        }
+    }
+
+    /// appcfg.json: the id, the application, the port, and each resource by name.
+    private func writeAppConfig(_ record: InstanceRecord) throws {
+        try FileSystem.makeDirectories(store.runFolder(record.id))
+        var services: [(String, JSONText)] = []
+        for resource in record.config.resources {
+            switch resource {
+            case .listen(let name):
+                services.append((name, .object([("host", .string("127.0.0.1")), ("port", .int(Int64(record.port)))])))
+            case .varFolder(let name):
+                let path = store.tempFolder(record.id) + "/" + name
+                try FileSystem.makeDirectories(path)
+                services.append((name, .string(path)))
+            case .persistentFolder(let name):
+                let path = store.persistentFolder(record.application, name)
+                try FileSystem.makeDirectories(path)
+                services.append((name, .string(path)))
+            }
+        }
+        let text = JSONText.object([
+            ("id", .string(record.id)), ("application_name", .string(record.application)),
+            ("folder", .string(store.folder(record.id))), ("PORT", record.port > 0 ? .int(Int64(record.port)) : .null),
+            ("services", .object(services)),
+        ]).text
+        try FileSystem.writeAtomically(store.appConfigPath(record.id), text: text + "\n")
+    }
+
+    /// A port from the pool that no instance holds and that 127.0.0.1 can bind now.
+    private func freePort() throws -> Int {
+        let taken = Set(instances.values.map(\.record.port))
+        let range = settings.portRange
+        for step in 0..<range.count {
+            let port = range.lowerBound + (portCursor + step) % range.count
+            guard !taken.contains(port), Self.canBind(port) else { continue }
+            portCursor = (portCursor + step + 1) % range.count
+            return port
+        }
+        throw BerthError(.busy, "no free port left in the pool \(range.lowerBound)-\(range.upperBound) (instances.ports)")
+    }
+
+    static func canBind(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
+    // MARK: - Start, Stop, Destroy
+
+    func start(_ id: String) async throws {
+        let instance = try instance(id)
+        try instance.checkServer()
+        try instance.update {
+            $0.running = true
+            $0.everStarted = true
+        }
+        try await instance.process.start()
+    }
+
+    func stop(_ id: String) async throws {
+        let instance = try instance(id)
+        try instance.update { $0.running = false }
+        await instance.process.stop()
+    }
+
+    /// Marks the record `destroying` (so a crash from here on is finished at the next start), stops the
+    /// instance, removes its files, then its record, then its object.
+    func destroy(_ id: String) async throws {
+        let instance = try instance(id)
+        if store.current(instance.application) == id {
+            logger.warning("instance \"\(id)\" is the current one of \"\(instance.application)\"; its front end now has no instance")
+        }
+        try instance.update {
+            $0.destroying = true
+            $0.running = false
+        }
+        try await finishDestroy(instance)
+    }
+
+    func finishDestroy(_ instance: Instance) async throws {
+        await instance.process.stop()
+        try store.removeFiles(instance.id)
+        if store.current(instance.application) == instance.id { try store.setCurrent(instance.application, nil) }
+        try store.removeRecord(instance.id)
+        instances[instance.id] = nil
+        instance.object?.remove()
+        instance.release()
+        logger.info("instance \"\(instance.id)\" destroyed")
+    }
+
+    func reopenLogs() {
+        for instance in instances.values {
+            do { try instance.process.reopenLogs() } catch {
+                logger.error("instance \"\(instance.id)\": cannot reopen its log: \(error)")
+            }
+        }
+    }
+
+    /// Daemon shutdown: stops every process but keeps the records' running state, so they start again.
+    func shutdown() async {
+        await withTaskGroup(of: Void.self) { group in
+            for instance in instances.values { group.addTask { await instance.process.stop() } }
+        }
+        for instance in instances.values { instance.object?.remove() }
+    }
+}
+
+enum SupervisorClock {
+    static func nowUSec() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec / 1000)
+    }
+}
