@@ -4,8 +4,8 @@ import Synchronization
 // The instances plugin: sarge's app instances (`web-jCCbfV` with an executable `server`) on the shared supervisor,
 // and rolling deployments behind a front end. See README.md in this folder.
 
-@_cdecl("berth_plugin_abi") public func berthPluginABI() -> UnsafePointer<CChar> { PluginABI.key }
-@_cdecl("berth_plugin_entry") public func berthPluginEntry() -> UnsafeMutableRawPointer {
+@_cdecl("berth_plugin_abi_instances") public func berthPluginABI() -> UnsafePointer<CChar> { PluginABI.key }
+@_cdecl("berth_plugin_entry_instances") public func berthPluginEntry() -> UnsafeMutableRawPointer {
     PluginABI.entry(InstancesPlugin())
 }
 

@@ -1,8 +1,8 @@
 import BerthKit
 import Synchronization
 
-@_cdecl("berth_plugin_abi") public func berthPluginABI() -> UnsafePointer<CChar> { PluginABI.key }
-@_cdecl("berth_plugin_entry") public func berthPluginEntry() -> UnsafeMutableRawPointer {
+@_cdecl("berth_plugin_abi_services") public func berthPluginABI() -> UnsafePointer<CChar> { PluginABI.key }
+@_cdecl("berth_plugin_entry_services") public func berthPluginEntry() -> UnsafeMutableRawPointer {
     PluginABI.entry(ServicesPlugin())
 }
 
