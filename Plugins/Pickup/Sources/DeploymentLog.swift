@@ -97,14 +97,20 @@ final class DeploymentLog {
         ) { $0.text(at: 0) ?? "" }
     }
 
-    /// Every version any artifact still references among its newest `keep`.
-    func referencedVersions(keep: Int) throws -> Set<String> {
-        let artifacts = try database.query("SELECT DISTINCT target, name FROM deployments") {
-            ($0.text(at: 0) ?? "", $0.text(at: 1) ?? "")
+    /// Versions of `name` (in any target) beyond the newest `keep` of every target that deployed it: their stored
+    /// copies can go.
+    func versionsToDrop(name: String, keep: Int) throws -> [String] {
+        let targets = try database.query("SELECT DISTINCT target FROM deployments WHERE name = ?", [.text(name)]) {
+            $0.text(at: 0) ?? ""
         }
         var kept: Set<String> = []
-        for (target, name) in artifacts { kept.formUnion(try versions(name: name, target: target).prefix(keep)) }
-        return kept
+        var all: Set<String> = []
+        for target in targets {
+            let versions = try versions(name: name, target: target)
+            kept.formUnion(versions.prefix(keep))
+            all.formUnion(versions)
+        }
+        return all.subtracting(kept).sorted()
     }
 
     // Folders added at run time.

@@ -4,14 +4,14 @@ import BerthKit
 ///
 ///     pickup:
 ///       keep_versions: 5          # copies kept per artifact for Rollback
-///       settle: 10ms              # quiet time before a burst of changes is deployed
+///       settle: 5ms               # quiet time before a burst of changes is deployed
 ///       markers: false            # NAME.deployed / NAME.failed beside sources in the built-in folders
 ///       dirs:
 ///         NAME: {path: /abs/path, target: services, patterns: ["*.yaml"], recursive: false,
 ///                undeploy_on_delete: false, markers: false}
 struct PickupConfig: Sendable, Equatable {
     var keepVersions = 5
-    var settle: Duration = .milliseconds(10)
+    var settle: Duration = .milliseconds(5)
     var markers = false
     var dirs: [PickupDirectory] = []
 

@@ -113,7 +113,7 @@ actor PickupEngine {
             record.status = .failed
             record.error = "the deployment log could not be written: \(Self.describe(error))"
         }
-        if record.status == .deployed { pruneStore() }
+        if record.status == .deployed { pruneStore(name: name) }
         announce(record)
         return record
     }
@@ -129,9 +129,10 @@ actor PickupEngine {
     func saveDirectory(_ directory: PickupDirectory) throws { try log.saveDirectory(directory) }
     func deleteSavedDirectory(_ name: String) throws { try log.deleteDirectory(name) }
 
-    private func pruneStore() {
-        guard let keep = try? log.referencedVersions(keep: keepVersions) else { return }
-        store.prune(keeping: keep)
+    /// Keeps the newest `keepVersions` copies of an artifact for Rollback.
+    private func pruneStore(name: String) {
+        guard let drop = try? log.versionsToDrop(name: name, keep: keepVersions), !drop.isEmpty else { return }
+        store.remove(name: name, versions: drop)
     }
 
     static func describe(_ error: any Error) -> String {
