@@ -27,7 +27,8 @@ mkdir -p "$tmp/config/berth" "$tmp/state" "$tmp/run" "$tmp/plugins"
 ln -s "$BUILD_DIR/libPickupPlugin.so" "$tmp/plugins/"
 cat > "$tmp/bus.conf" <<CONF
 <busconfig><type>session</type><listen>unix:path=$tmp/bus</listen>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+<limit name="max_incoming_bytes">1000000000</limit><limit name="max_outgoing_bytes">1000000000</limit><limit name="max_message_size">1000000000</limit></busconfig>
 CONF
 dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile & pids+=($!)
 ADDR="unix:path=$tmp/bus"
