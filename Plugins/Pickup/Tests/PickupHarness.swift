@@ -23,9 +23,20 @@ final class PickupHarness: Sendable {
     static let path = "/org/berth/Berth1/pickup"
     static let interface = "org.berth.Berth1.Pickup"
 
-    init(_ env: TestEnvironment) throws {
+    init(_ env: TestEnvironment, client: BusConnection) {
         self.env = env
-        client = try env.connect()
+        self.client = client
+    }
+
+    /// Connects, retrying briefly: the socket file exists from dbus-daemon's bind(), a moment before listen().
+    static func connect(_ env: TestEnvironment) async throws -> BusConnection {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            do { return try env.connect() } catch {
+                if ContinuousClock.now > deadline { throw error }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
     }
 
     var stateDir: String { env.stateHome + "/berth/pickup" }
@@ -35,7 +46,7 @@ final class PickupHarness: Sendable {
     static func start(_ env: TestEnvironment, config: String = "") async throws -> PickupHarness {
         try env.installPlugins(["libPickupPlugin.so"])
         if !config.isEmpty { try env.writeConfig(config) }
-        let harness = try PickupHarness(env)
+        let harness = PickupHarness(env, client: try await connect(env))
         try await harness.subscribe()
         try await harness.startDaemon()
         return harness
