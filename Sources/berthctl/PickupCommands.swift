@@ -85,23 +85,55 @@ struct PickupDeployCommand: AsyncParsableCommand {
             let reply = try await connection.pickup(
                 "DeployFile", [.string(FileSystem.absolute(file)), .string(target)], timeout: .seconds(timeout))
             let id = reply.first?.string ?? ""
-            for await signal in signals where signal.arguments.first?.string == id {
-                let f = signal.arguments.map { $0.string ?? "" }
-                if signal.member == "Deployed" {
-                    if bus.json {
-                        return print(JSON.object([
-                            ("id", .string(f[0])), ("name", .string(f[1])), ("target", .string(f[2])),
-                            ("status", .string("deployed")), ("sha256", .string(f[3])),
-                        ]).text)
-                    }
-                    return print("deployed \(f[1]) to \(f[2]) (id \(f[0]), sha256 \(f[3]))")
+            // DeployFile replies after the outcome was logged and signalled, so the signal is already on its way;
+            // if it does not come within a few seconds, the log has the same answer.
+            let outcome = await Self.outcome(id: id, signals: signals, connection: connection)
+            guard let f = outcome else { throw CLIError("deployment \(id) is not in the deployment log") }
+            if f.status == "deployed" {
+                if bus.json {
+                    return print(JSON.object([
+                        ("id", .string(f.id)), ("name", .string(f.name)), ("target", .string(f.target)),
+                        ("status", .string("deployed")), ("sha256", .string(f.detail)),
+                    ]).text)
                 }
-                if signal.member == "DeployFailed" {
-                    throw CLIError("deployment \(f[0]) of \(f[1]) to \(f[2]) failed: \(f[3])")
-                }
+                return print("deployed \(f.name) to \(f.target) (id \(f.id), sha256 \(f.detail))")
             }
-            throw CLIError("the connection closed before deployment \(id) finished")
+            throw CLIError("deployment \(f.id) of \(f.name) to \(f.target) failed: \(f.detail)")
         }
+    }
+
+    struct Outcome: Sendable {
+        var id, name, target, status, detail: String
+    }
+
+    /// The Deployed/DeployFailed signal for `id`, or the log's row for it after a grace period.
+    static func outcome(id: String, signals: AsyncStream<BusSignalMessage>, connection: BusConnection) async -> Outcome? {
+        let fromSignal = await withTaskGroup(of: Outcome?.self) { group in
+            group.addTask {
+                for await signal in signals where signal.arguments.first?.string == id {
+                    let f = signal.arguments.map { $0.string ?? "" }
+                    guard f.count == 4, signal.member == "Deployed" || signal.member == "DeployFailed" else { continue }
+                    return Outcome(id: f[0], name: f[1], target: f[2], status: signal.member == "Deployed" ? "deployed" : "failed", detail: f[3])
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(3))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        if let fromSignal { return fromSignal }
+        guard let reply = try? await connection.pickup("ListDeployments", [.uint32(1000)]) else { return nil }
+        for item in reply.first?.items ?? [] {
+            let f = (item.items ?? []).map { $0.string ?? "" }
+            if f.count == 7, f[0] == id {
+                return Outcome(id: f[0], name: f[1], target: f[2], status: f[3], detail: f[3] == "deployed" ? f[4] : f[6])
+            }
+        }
+        return nil
     }
 }
 

@@ -40,7 +40,7 @@ final class PickupService: Sendable {
         }
     }
 
-    /// Watches every folder, then rescans them all (files changed while the daemon was down deploy).
+    /// Watches every folder, rescans them all (files changed while the daemon was down deploy), then reads events.
     func start(config: PickupConfig) async throws {
         for directory in PickupDirectory.builtins(stateDirectory: stateDirectory) {
             try FileSystem.makeDirectories(directory.path)
@@ -48,8 +48,14 @@ final class PickupService: Sendable {
         }
         for directory in config.dirs { await add(directory) }
         for directory in try await engine.savedDirectories() { await add(directory) }
+        // The watches exist (the kernel queues what changes from now on); deploy what changed while the daemon was
+        // down before reading any event, and before the daemon takes its bus name.
+        await engine.rescan(scanAll())
         try watcher.start()
-        continuation.yield(.rescan)
+    }
+
+    func scanAll() -> [PickupChange] {
+        watcher.directories.sorted { $0.name < $1.name }.flatMap(watcher.scan)
     }
 
     func stop() async {
