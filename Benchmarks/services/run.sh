@@ -24,8 +24,11 @@ STARTS=${STARTS:-200} CRASHES=${CRASHES:-100} MANY=${MANY:-100}
 [[ -x $SUPERVISOR_VENV/bin/supervisord ]] || { python3 -m venv "$SUPERVISOR_VENV" && "$SUPERVISOR_VENV/bin/pip" install -q supervisor; }
 
 work=$(mktemp -d /tmp/berth-svc-bench-XXXXXX)
+# The runtime folder is a tmpfs, as XDG_RUNTIME_DIR (/run/user/UID) and /run are on a real host: the supervisor
+# rewrites its pids file there (with fsync) at every spawn and exit. This container's /run is on ext4.
+runtime=$(mktemp -d /dev/shm/berth-svc-run-XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work" "$runtime"; }
 trap cleanup EXIT
 cc -O2 -Wall -o "$work/services-bench" "$here/services-bench.c" $(pkg-config --cflags --libs libsystemd)
 
@@ -33,22 +36,22 @@ dbus-daemon --session --address="unix:path=$work/bus" --nofork --nopidfile --pri
 pids+=($!)
 for _ in $(seq 100); do [[ -s $work/address ]] && break; sleep 0.05; done
 address=$(head -1 "$work/address")
-mkdir -p "$work/config/berth" "$work/state" "$work/run" "$work/plugins"
+mkdir -p "$work/config/berth" "$work/state" "$work/plugins"
 ln -s "$BUILD/libServicesPlugin.so" "$work/plugins/"
 {
     echo "services:"
     echo "  units:"
     echo "    one: { exec: [sleep, \"300\"], restart: \"no\" }"
-    echo "    crash: { exec: [sleep, \"300\"], restart: always, restart_delay: 0, start_limit_burst: 100000, start_limit_interval: 1s }"
+    echo "    crash: { exec: [sleep, \"300\"], restart: always, restart_delay: 0, start_limit_burst: 10000, start_limit_interval: 1s }"
     for i in $(seq 0 $((MANY - 1))); do printf '    s%03d: { exec: [sleep, "300"] }\n' "$i"; done
 } >"$work/config/berth/berth.yaml"
-env -u NOTIFY_SOCKET HOME="$work" XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state" XDG_RUNTIME_DIR="$work/run" \
+env -u NOTIFY_SOCKET HOME="$work" XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state" XDG_RUNTIME_DIR="$runtime" \
     "$BUILD/berthd" --address "$address" --plugin-dir "$work/plugins" 2>"$work/berthd.log" &
 berthd=$!
 pids+=($berthd)
 for _ in $(seq 200); do busctl --address="$address" status org.berth.Berth1 >/dev/null 2>&1 && break; sleep 0.05; done
 
-"$work/services-bench" "$address" starts "$STARTS" | sed 's/^sample/starts/' >"$work/results"
+"$work/services-bench" "$address" starts "$STARTS" | sed 's/^sample/starts/' >"$work/results" || { cat "$work/berthd.log" >&2; exit 1; }
 "$work/services-bench" "$address" crash "$CRASHES" | sed 's/^sample/crash/' >>"$work/results"
 "$work/services-bench" "$address" many "$MANY" | sed 's/^sample/many/' >>"$work/results"
 echo "rss_kib $(awk '/^VmRSS:/ {print $2}' /proc/$berthd/status)" >>"$work/results"

@@ -38,15 +38,20 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
     path = os.path.join(folder, "supervisord.conf")
     with open(path, "w") as f:
         f.write(conf)
-    daemon = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "supervisord"), "-c", path])
+    output = open(os.path.join(folder, "supervisord.out"), "w")
+    daemon = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "supervisord"), "-c", path], stdout=output, stderr=output)
     try:
-        proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(None, None, "unix://" + sock))
+        def connect():
+            return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(None, None, "unix://" + sock))
+
         deadline = time.monotonic() + 30
         while True:
+            proxy = connect()
             try:
                 if proxy.supervisor.getState()["statename"] == "RUNNING":
                     break
-            except OSError:
+            except Exception:  # not listening yet; the transport is spoiled after a failure, so make a new one
                 pass
             if time.monotonic() > deadline:
                 raise SystemExit("supervisord did not come up")
