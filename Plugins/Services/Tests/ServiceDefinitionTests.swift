@@ -9,27 +9,29 @@ import Testing
     }
 
     @Test func parsesEveryKey() throws {
-        let config = try ServicesConfig.parse(section("""
-            services:
-              autolaunch: [laser]
-              units:
-                laser:
-                  exec: sleep 300
-                  env: { A: "1" }
-                  workdir: /tmp
-                  description: the laser
-                  endpoint: PYRO:laser@localhost:9090
-                  ready: tcp:9090
-                  restart: always
-                  restart_delay: 250ms
-                  restart_delay_max: 4s
-                  start_timeout: 5s
-                  stop_timeout: 2s
-                  start_limit_burst: 3
-                  start_limit_interval: 20s
-                  log_max_bytes: 1M
-                  log_keep: 2
-            """), logDirectory: "/logs")
+        let config = try ServicesConfig.parse(
+            section(
+                """
+                services:
+                  autolaunch: [laser]
+                  units:
+                    laser:
+                      exec: sleep 300
+                      env: { A: "1" }
+                      workdir: /tmp
+                      description: the laser
+                      endpoint: PYRO:laser@localhost:9090
+                      ready: tcp:9090
+                      restart: always
+                      restart_delay: 250ms
+                      restart_delay_max: 4s
+                      start_timeout: 5s
+                      stop_timeout: 2s
+                      start_limit_burst: 3
+                      start_limit_interval: 20s
+                      log_max_bytes: 1M
+                      log_keep: 2
+                """), logDirectory: "/logs")
         #expect(config.autolaunch == ["laser"])
         let spec = try #require(config.units.first).spec
         #expect(spec.argv == ["sleep", "300"])
@@ -44,10 +46,15 @@ import Testing
     @Test(arguments: [
         ("services:\n  autolaunch: [ghost]\n", "berth.yaml:2: services.autolaunch: \"ghost\" is not a defined service"),
         ("services:\n  units:\n    a: { exec: [] }\n", "berth.yaml:3: services.units.a.exec: the command is empty"),
-        ("services:\n  units:\n    a:\n      exec: [sleep]\n      stop_timeout: -1s\n", "berth.yaml:5: services.units.a.stop_timeout"),
+        (
+            "services:\n  units:\n    a:\n      exec: [sleep]\n      stop_timeout: -1s\n",
+            "berth.yaml:5: services.units.a.stop_timeout"
+        ),
         ("services:\n  unit: {}\n", "berth.yaml:2: services.unit: unknown key \"unit\""),
-        ("services:\n  units:\n    a:\n      exec: [sleep]\n      restart_delay: 2s\n      restart_delay_max: 1s\n",
-         "services.units.a.restart_delay_max"),
+        (
+            "services:\n  units:\n    a:\n      exec: [sleep]\n      restart_delay: 2s\n      restart_delay_max: 1s\n",
+            "services.units.a.restart_delay_max"
+        ),
         ("services:\n  units:\n    \"bad/name\": { exec: [sleep] }\n", "is not a valid service name"),
         ("services:\n  units:\n    a: { exec: [sleep], workdir: /nonexistent-folder }\n", "does not exist"),
     ])
@@ -59,7 +66,8 @@ import Testing
 
     @Test func equalDefinitionsCompareEqualWhateverTheirSource() throws {
         let a = try ServiceDefinition.parse(name: "x", yaml: "exec: [sleep, \"1\"]\n", source: "a", logDirectory: "/l")
-        let b = try ServiceDefinition.parse(name: "x", yaml: "# same\nexec: [sleep, \"1\"]\n", source: "b", logDirectory: "/l")
+        let b = try ServiceDefinition.parse(
+            name: "x", yaml: "# same\nexec: [sleep, \"1\"]\n", source: "b", logDirectory: "/l")
         let c = try ServiceDefinition.parse(name: "x", yaml: "exec: [sleep, \"2\"]\n", source: "c", logDirectory: "/l")
         #expect(a == b && a != c)
     }

@@ -7,11 +7,13 @@ import Testing
 @Suite struct ServicesObserveTests {
     @Test func propertiesChangedLogsAndBerthctlOutput() async throws {
         try await TestEnvironment.with { env in
-            let world = try await ServicesWorld.start(env, config: """
-                services:
-                  units:
-                    talker: { exec: [sh, -c, "echo first; echo second; exec sleep 300"], endpoint: "tcp://127.0.0.1:1" }
-                """)
+            let world = try await ServicesWorld.start(
+                env,
+                config: """
+                    services:
+                      units:
+                        talker: { exec: [sh, -c, "echo first; echo second; exec sleep 300"], endpoint: "tcp://127.0.0.1:1" }
+                    """)
             let changes = try await world.client.signals(path: world.path("talker"), member: "PropertiesChanged")
             let start = try await env.berthctl(["services", "start", "--no-block", "talker"])
             #expect(start.status == 0 && start.stdout.hasPrefix("/org/berth/Berth1/job/"), "\(start)")
@@ -24,12 +26,15 @@ import Testing
                 if sawActive && sawPID { break }
             }
             try await waitUntil("both lines are logged") {
-                let reply = try await world.client.call("org.berth.Berth1", world.path("talker"), ServicesWorld.service, "Logs", [.uint32(2)])
+                let reply = try await world.client.call(
+                    "org.berth.Berth1", world.path("talker"), ServicesWorld.service, "Logs", [.uint32(2)])
                 return reply.first?.items?.compactMap(\.string) == ["first", "second"]
             }
             let logs = try await env.berthctl(["services", "logs", "talker", "-n", "1"])
             #expect(logs.stdout == "second\n", "\(logs)")
-            let bad = try await env.busctl(["call", "org.berth.Berth1", world.path("talker"), ServicesWorld.service, "Logs", "u", "0"])
+            let bad = try await env.busctl([
+                "call", "org.berth.Berth1", world.path("talker"), ServicesWorld.service, "Logs", "u", "0",
+            ])
             #expect(bad.status != 0 && bad.stderr.contains("cannot show 0 log lines"), "\(bad)")
             let json = try await env.berthctl(["--json", "services", "list"])
             let rows = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
