@@ -60,7 +60,9 @@ struct ServicesList: AsyncParsableCommand {
                 ])
             }
             if bus.json {
-                let keys = ["name", "state", "pid", "active_since_usec", "endpoint", "restarts", "sub_state", "locked_by"]
+                let keys = [
+                    "name", "state", "pid", "active_since_usec", "endpoint", "restarts", "sub_state", "locked_by",
+                ]
                 return Output.json(keys, rows)
             }
             Output.table(

@@ -26,10 +26,13 @@ struct ServiceJobOptions: ParsableArguments {
             }
             let verb = member.lowercased()
             if bus.json {
-                print(JSON.object([("job_id", .int(Int64(id))), ("service", .string(name)), ("result", .string(result))]).text)
+                print(
+                    JSON.object([("job_id", .int(Int64(id))), ("service", .string(name)), ("result", .string(result))])
+                        .text)
             }
             guard result == "done" else {
-                let message = (try? await connection.berthProperty(path, "org.berth.Berth1.Job", "ErrorMessage").string) ?? ""
+                let message =
+                    (try? await connection.berthProperty(path, "org.berth.Berth1.Job", "ErrorMessage").string) ?? ""
                 throw CLIError("\(verb) of service \"\(name)\" \(result)\(message.isEmpty ? "" : ": " + message)")
             }
             if !bus.json { print("\(verb) of service \"\(name)\": done") }
@@ -38,14 +41,16 @@ struct ServiceJobOptions: ParsableArguments {
 }
 
 struct ServicesStart: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start a service; wait until it is ready.")
+    static let configuration = CommandConfiguration(
+        commandName: "start", abstract: "Start a service; wait until it is ready.")
     @OptionGroup var bus: BusOptions
     @OptionGroup var job: ServiceJobOptions
     func run() async throws { try await job.run("Start", bus) }
 }
 
 struct ServicesStop: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a service and its process group.")
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Stop a service and its process group.")
     @OptionGroup var bus: BusOptions
     @OptionGroup var job: ServiceJobOptions
     func run() async throws { try await job.run("Stop", bus) }

@@ -2,7 +2,8 @@ import ArgumentParser
 import BerthKit
 
 struct ServicesLookup: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "lookup", abstract: "Print a service's object and endpoint.")
+    static let configuration = CommandConfiguration(
+        commandName: "lookup", abstract: "Print a service's object and endpoint.")
     @OptionGroup var bus: BusOptions
     @Argument(help: "The service's name.") var name: String
 
@@ -40,7 +41,8 @@ struct ServicesLogs: AsyncParsableCommand {
                 let m = min(last.count, 20)
                 var skip = 0
                 if m > 0 {
-                    for p in stride(from: now.count, through: m, by: -1) where Array(now[(p - m)..<p]) == Array(last.suffix(m)) {
+                    for p in stride(from: now.count, through: m, by: -1)
+                    where Array(now[(p - m)..<p]) == Array(last.suffix(m)) {
                         skip = p
                         break
                     }
@@ -62,7 +64,8 @@ struct ServicesDefine: AsyncParsableCommand {
     func run() async throws {
         try await CLI.run(bus) {
             guard let text = try FileSystem.readText(file) else { throw CLIError("\"\(file)\" does not exist") }
-            _ = try await ServicesBus.call(try BusTarget.resolve(bus).connect(), "Define", [.string(name), .string(text)])
+            _ = try await ServicesBus.call(
+                try BusTarget.resolve(bus).connect(), "Define", [.string(name), .string(text)])
             print("defined service \"\(name)\"")
         }
     }

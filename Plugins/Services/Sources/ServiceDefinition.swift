@@ -26,7 +26,8 @@ struct ServiceDefinition: Sendable, Equatable {
         }
         guard !name.isEmpty, name.utf8.count <= 64, allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
             throw BerthError.invalidArgument(
-                "\"\(name)\" is not a valid service name (1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-')")
+                "\"\(name)\" is not a valid service name (1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-')"
+            )
         }
     }
 
@@ -43,7 +44,9 @@ struct ServiceDefinition: Sendable, Equatable {
             throw reader.error("env", "\"\(key)\" is not a valid environment variable name")
         }
         if let workdir = try reader.nonEmptyString("workdir") {
-            guard workdir.hasPrefix("/") else { throw reader.error("workdir", "\"\(workdir)\" is not an absolute path") }
+            guard workdir.hasPrefix("/") else {
+                throw reader.error("workdir", "\"\(workdir)\" is not an absolute path")
+            }
             guard FileSystem.isDirectory(workdir) else {
                 throw reader.error("workdir", "the folder \"\(workdir)\" does not exist")
             }
@@ -58,7 +61,8 @@ struct ServiceDefinition: Sendable, Equatable {
         spec.restartDelay = try reader.duration("restart_delay") ?? spec.restartDelay
         spec.restartDelayMax = try reader.duration("restart_delay_max") ?? max(spec.restartDelayMax, spec.restartDelay)
         if spec.restartDelayMax < spec.restartDelay {
-            throw reader.error("restart_delay_max", "\(spec.restartDelayMax) is shorter than restart_delay (\(spec.restartDelay))")
+            throw reader.error(
+                "restart_delay_max", "\(spec.restartDelayMax) is shorter than restart_delay (\(spec.restartDelay))")
         }
         spec.startTimeout = try reader.duration("start_timeout") ?? spec.startTimeout
         spec.stopTimeout = try reader.duration("stop_timeout") ?? spec.stopTimeout
@@ -74,7 +78,8 @@ struct ServiceDefinition: Sendable, Equatable {
         spec.logKeep = try reader.int("log_keep", in: 0...1000) ?? spec.logKeep
         try checkExecutable(spec, reader)
         try reader.finish()
-        return ServiceDefinition(name: name, description: description, endpoint: endpoint, spec: spec, node: node.strippingMarks())
+        return ServiceDefinition(
+            name: name, description: description, endpoint: endpoint, spec: spec, node: node.strippingMarks())
     }
 
     /// Parses a spec given as YAML text (Define, pickup): a mapping with the keys of a `units` entry.
@@ -95,7 +100,8 @@ struct ServiceDefinition: Sendable, Equatable {
             argv = try reader.required("exec", reader.stringList)
         }
         guard let first = argv.first, !first.isEmpty else {
-            throw reader.error("exec", "the command is empty; give the program and its arguments, e.g. [python3, -m, lab]")
+            throw reader.error(
+                "exec", "the command is empty; give the program and its arguments, e.g. [python3, -m, lab]")
         }
         return argv
     }
@@ -115,7 +121,8 @@ struct ServiceDefinition: Sendable, Equatable {
     private static func checkExecutable(_ spec: ProcessSpec, _ reader: ConfigReader) throws {
         let program = spec.argv[0]
         if program.contains("/") {
-            let full = program.hasPrefix("/") ? program : (spec.workingDirectory ?? FileSystem.absolute(".")) + "/" + program
+            let full =
+                program.hasPrefix("/") ? program : (spec.workingDirectory ?? FileSystem.absolute(".")) + "/" + program
             guard FileSystem.isExecutableFile(full) else {
                 let why = FileSystem.exists(full) ? "is not an executable file" : "does not exist"
                 throw reader.error("exec", "\"\(full)\" \(why)")

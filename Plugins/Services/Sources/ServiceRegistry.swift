@@ -41,7 +41,9 @@ final class ServiceRegistry: Sendable {
     }
 
     /// The effective definitions: the file's, overridden by run-time ones.
-    func effective(config: ServicesConfig, defined: [String: (ServiceDefinition, String)]) -> [String: ServiceDefinition] {
+    func effective(config: ServicesConfig, defined: [String: (ServiceDefinition, String)]) -> [String:
+        ServiceDefinition]
+    {
         var result = Dictionary(config.units.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         for (name, entry) in defined { result[name] = entry.0 }
         return result
@@ -108,7 +110,8 @@ final class ServiceRegistry: Sendable {
 
     private func export(_ definition: ServiceDefinition) async throws -> ServiceUnit {
         let path = context.childPath(definition.name)
-        let object = try await context.export(path: path, interfaces: [ServicesInterface.service(self, name: definition.name)])
+        let object = try await context.export(
+            path: path, interfaces: [ServicesInterface.service(self, name: definition.name)])
         let unit = ServiceUnit(definition: definition, process: makeProcess(definition), object: object)
         state.withLock { $0.units[definition.name] = unit }
         return unit

@@ -22,7 +22,7 @@ final class ServiceUnit: Sendable {
         self.object = object
         state = Mutex(State(definition: definition, process: process))
         object.set("Description", .string(definition.description))
-        follow(process, definition: definition)
+        follow(process)
     }
 
     var definition: ServiceDefinition { state.withLock { $0.definition } }
@@ -48,26 +48,35 @@ final class ServiceUnit: Sendable {
         }
         follower?.cancel()
         object.set("Description", .string(definition.description))
-        follow(process, definition: definition)
+        follow(process)
     }
 
-    /// Publishes every snapshot of `process` as properties, until it is replaced or the unit is dropped.
-    private func follow(_ process: SupervisedProcess, definition: ServiceDefinition) {
-        let object = self.object
-        let task = Task {
-            for await snapshot in process.snapshots() {
+    /// Publishes the process's snapshots as properties, until it is replaced or the unit is dropped. Each change
+    /// publishes the latest snapshot (changes that follow each other quickly are coalesced, never reordered).
+    private func follow(_ process: SupervisedProcess) {
+        let task = Task { [weak self] in
+            for await _ in process.snapshots() {
                 if Task.isCancelled { break }
-                object.set([
-                    ("State", .string(snapshot.state.rawValue)), ("SubState", .string(snapshot.subState.rawValue)),
-                    ("MainPID", .uint32(UInt32(max(0, snapshot.mainPID)))),
-                    ("Endpoint", .string(snapshot.endpoint.isEmpty ? definition.endpoint : snapshot.endpoint)),
-                    ("Restarts", .uint32(snapshot.restarts)), ("ExitStatus", .int32(snapshot.exitStatus)),
-                    ("ActiveSinceUSec", .uint64(snapshot.activeSinceUSec)), ("StatusText", .string(snapshot.statusText)),
-                    ("Result", .string(snapshot.result.rawValue)), ("LastError", .string(snapshot.lastError)),
-                ])
+                self?.publish()
             }
         }
         state.withLock { $0.follower = task }
+    }
+
+    /// Sets the properties from the current process's latest snapshot. Jobs call it before they end, so a client
+    /// that reads State after JobRemoved sees the state the job reached.
+    func publish() {
+        state.withLock { s in
+            let snapshot = s.process.snapshot
+            let endpoint = snapshot.endpoint.isEmpty ? s.definition.endpoint : snapshot.endpoint
+            object.set([
+                ("State", .string(snapshot.state.rawValue)), ("SubState", .string(snapshot.subState.rawValue)),
+                ("MainPID", .uint32(UInt32(max(0, snapshot.mainPID)))), ("Endpoint", .string(endpoint)),
+                ("Restarts", .uint32(snapshot.restarts)), ("ExitStatus", .int32(snapshot.exitStatus)),
+                ("ActiveSinceUSec", .uint64(snapshot.activeSinceUSec)), ("StatusText", .string(snapshot.statusText)),
+                ("Result", .string(snapshot.result.rawValue)), ("LastError", .string(snapshot.lastError)),
+            ])
+        }
     }
 
     // MARK: - Lock

@@ -30,7 +30,8 @@ struct ServicesConfig: Sendable, Equatable {
         var seen: Set<String> = []
         for name in autolaunch where seen.insert(name).inserted {
             guard known.contains(name) else {
-                throw reader.error("autolaunch", "\"\(name)\" is not a defined service (define it under services.units)")
+                throw reader.error(
+                    "autolaunch", "\"\(name)\" is not a defined service (define it under services.units)")
             }
             config.autolaunch.append(name)
         }

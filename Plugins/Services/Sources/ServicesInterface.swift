@@ -38,7 +38,8 @@ enum ServicesInterface {
                     guard let registry else { throw stopped }
                     let name = call.string(0)
                     if let unit = try? registry.unit(name) { try unit.checkOwner(call.sender, "redefine") }
-                    try await registry.define(name: name, yaml: call.string(1), source: "Define(\"\(name)\") by \(call.sender)")
+                    try await registry.define(
+                        name: name, yaml: call.string(1), source: "Define(\"\(name)\") by \(call.sender)")
                     return []
                 },
                 .async("Remove", in: [BusArg("name", "s")]) { [weak registry] call in
@@ -75,7 +76,8 @@ enum ServicesInterface {
                 .sync("Logs", in: [BusArg("lines", "u")], out: [BusArg("lines", "as")]) { [weak registry] call in
                     let count = call.uint32(0)
                     guard count >= 1, count <= 100_000 else {
-                        throw BerthError.invalidArgument("service \"\(name)\" cannot show \(count) log lines: give 1 to 100000")
+                        throw BerthError.invalidArgument(
+                            "service \"\(name)\" cannot show \(count) log lines: give 1 to 100000")
                     }
                     let lines = try unit(registry, name).process.tail(lines: Int(count))
                     return [.array(element: "s", lines.map(DBusValue.string))]
@@ -109,13 +111,15 @@ enum ServicesInterface {
 
     /// Starts the job of a Start/Stop/Restart: it ends `done` when the service is ready (or stopped), `failed` with
     /// the reason otherwise. A client that does not own the lock gets `Busy`.
-    static func operation(_ op: Operation, _ unit: ServiceUnit, _ registry: ServiceRegistry?, _ sender: String) async throws
+    static func operation(_ op: Operation, _ unit: ServiceUnit, _ registry: ServiceRegistry?, _ sender: String)
+        async throws
         -> [DBusValue]
     {
         guard let registry else { throw stopped }
         try unit.checkOwner(sender, op.rawValue)
         let process = unit.process
         let job = try await registry.context.startJob(op.rawValue + " " + unit.name) { job in
+            defer { unit.publish() }
             do {
                 switch op {
                 case .start: try await process.start()

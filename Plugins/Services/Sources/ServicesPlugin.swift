@@ -15,7 +15,9 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
 
     private var registry: ServiceRegistry {
         get throws {
-            guard let registry = state.withLock({ $0 }) else { throw BerthError.failed("the services plugin is not running") }
+            guard let registry = state.withLock({ $0 }) else {
+                throw BerthError.failed("the services plugin is not running")
+            }
             return registry
         }
     }
@@ -29,7 +31,8 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
         // Kills the groups a killed daemon left (see Supervisor): no supervised child is ever adopted.
         let supervisor = try Supervisor(runtimeDirectory: context.runtimeDirectory, logger: context.logger)
         let registry = ServiceRegistry(context: context, supervisor: supervisor, store: store)
-        let object = try await context.export(path: context.objectRoot, interfaces: [ServicesInterface.services(registry)])
+        let object = try await context.export(
+            path: context.objectRoot, interfaces: [ServicesInterface.services(registry)])
         registry.attach(servicesObject: object)
         state.withLock { $0 = registry }
         let defined = Set(store.loadAll(logger: context.logger).map(\.0.name))
@@ -40,13 +43,18 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
     func reload(config: ConfigNode?) async throws {
         let registry = try registry
         try await registry.changes.withLock {
-            let parsed = try ServicesConfig.parse(config, logDirectory: registry.logDirectory, defined: registry.definedNames)
+            let parsed = try ServicesConfig.parse(
+                config, logDirectory: registry.logDirectory, defined: registry.definedNames)
             try await registry.apply(config: parsed, startAutolaunch: false)
         }
     }
 
     func stop() async {
-        guard let registry = state.withLock({ s in defer { s = nil }; return s }) else { return }
+        guard
+            let registry = state.withLock({ s in
+                defer { s = nil }; return s
+            })
+        else { return }
         await registry.shutdown()
     }
 
@@ -73,7 +81,8 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
 
     func exportConfig() async -> ConfigNode? {
         guard let registry = state.withLock({ $0 }) else { return nil }
-        return ServicesConfig.node(autolaunch: registry.config.autolaunch, units: registry.sortedUnits.map(\.definition))
+        return ServicesConfig.node(
+            autolaunch: registry.config.autolaunch, units: registry.sortedUnits.map(\.definition))
     }
 
     func planImport(_ section: ConfigNode, replace: Bool) async throws -> [ConfigChange] {
@@ -83,7 +92,8 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
         let current = Dictionary(registry.sortedUnits.map { ($0.name, $0.definition) }, uniquingKeysWith: { a, _ in a })
         var changes = incoming.units.map { definition in
             let action: ConfigChange.Action =
-                current[definition.name] == nil ? .create : current[definition.name] == definition ? .unchanged : .update
+                current[definition.name] == nil
+                ? .create : current[definition.name] == definition ? .unchanged : .update
             return ConfigChange(kind: "service", name: definition.name, action: action)
         }
         if replace {

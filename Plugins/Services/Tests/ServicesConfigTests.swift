@@ -7,17 +7,22 @@ import Testing
 @Suite struct ServicesConfigTests {
     @Test func reloadTouchesOnlyChangedServices() async throws {
         try await TestEnvironment.with { env in
-            let world = try await ServicesWorld.start(env, config: """
-                services:
-                  autolaunch: [a, b, gone]
-                  units:
-                    a: { exec: [sleep, "300"] }
-                    b: { exec: [sleep, "301"] }
-                    gone: { exec: [sleep, "302"] }
-                """)
+            let world = try await ServicesWorld.start(
+                env,
+                config: """
+                    services:
+                      autolaunch: [a, b, gone]
+                      units:
+                        a: { exec: [sleep, "300"] }
+                        b: { exec: [sleep, "301"] }
+                        gone: { exec: [sleep, "302"] }
+                    """)
             for name in ["a", "b", "gone"] { try await world.waitForState(name, "active") }
-            let (a, b, gone) = (try await world.mainPID("a"), try await world.mainPID("b"), try await world.mainPID("gone"))
-            try env.writeConfig("""
+            let (a, b, gone) = (
+                try await world.mainPID("a"), try await world.mainPID("b"), try await world.mainPID("gone")
+            )
+            try env.writeConfig(
+                """
                 services:
                   autolaunch: [a, b, c]
                   units:
@@ -25,7 +30,9 @@ import Testing
                     b: { exec: [sleep, "303"] }
                     c: { exec: [sleep, "304"] }
                 """)
-            let reload = try await env.busctl(["call", "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Reload"])
+            let reload = try await env.busctl([
+                "call", "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Reload",
+            ])
             #expect(reload.status == 0, "\(reload)")
             try await world.waitForState("c", "active")
             try await waitUntil("b runs its new definition") {
@@ -35,9 +42,13 @@ import Testing
             }
             #expect(try await world.mainPID("a") == a)
             #expect(processGroupMembers(gone).isEmpty)
-            let lookup = try await env.busctl(["call", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Lookup", "s", "gone"])
+            let lookup = try await env.busctl([
+                "call", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Lookup", "s", "gone",
+            ])
             #expect(lookup.status != 0 && lookup.stderr.contains("no service"), "\(lookup)")
-            let auto = try await env.busctl(["get-property", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Autolaunch"])
+            let auto = try await env.busctl([
+                "get-property", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Autolaunch",
+            ])
             #expect(auto.stdout == "as 3 \"a\" \"b\" \"c\"\n", "\(auto)")
         }
     }
@@ -68,19 +79,23 @@ import Testing
         }
     }
 
-    @Test(.serialized, arguments: [
-        ("exec: []", "the command is empty"),
-        ("exec: [/nonexistent/python9]", "\"/nonexistent/python9\" does not exist"),
-        ("exec: [no-such-program-here]", "\"no-such-program-here\" is not found in PATH"),
-        ("exec: [sleep, \"1\"]\nstop_timeout: -5s", "is negative"),
-        ("exec: [sleep, \"1\"]\nstart_limit_burst: 0", "not between 1 and"),
-        ("exec: [sleep, \"1\"]\nrestrat: always", "unknown key \"restrat\""),
-        ("exec: [sleep, \"1\"]\nready: tcp:0", "is not immediate, notify or tcp:PORT"),
-    ])
+    @Test(
+        .serialized,
+        arguments: [
+            ("exec: []", "the command is empty"),
+            ("exec: [/nonexistent/python9]", "\"/nonexistent/python9\" does not exist"),
+            ("exec: [no-such-program-here]", "\"no-such-program-here\" is not found in PATH"),
+            ("exec: [sleep, \"1\"]\nstop_timeout: -5s", "is negative"),
+            ("exec: [sleep, \"1\"]\nstart_limit_burst: 0", "not between 1 and"),
+            ("exec: [sleep, \"1\"]\nrestrat: always", "unknown key \"restrat\""),
+            ("exec: [sleep, \"1\"]\nready: tcp:0", "is not immediate, notify or tcp:PORT"),
+        ])
     func badSpecsAreRefusedWithClearErrors(spec: String, expected: String) async throws {
         try await TestEnvironment.with { env in
             _ = try await ServicesWorld.start(env)
-            let r = try await env.busctl(["call", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Define", "ss", "bad", spec])
+            let r = try await env.busctl([
+                "call", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Define", "ss", "bad", spec,
+            ])
             #expect(r.status != 0 && r.stderr.contains(expected), "\(r)")
             #expect(r.stderr.contains("Define(\"bad\")"), "the error names the source: \(r)")
         }
@@ -90,22 +105,30 @@ import Testing
         try await TestEnvironment.with { env in
             try env.installPlugins(["libServicesPlugin.so"])
             try env.writeConfig("services:\n  autolaunch: [ghost]\n  units:\n    real: { exec: [sleep, \"1\"] }\n")
-            let check = try await env.run([TestEnvironment.buildDir + "/berthd", "--check-config", "--plugin-dir", env.pluginDir])
+            let check = try await env.run([
+                TestEnvironment.buildDir + "/berthd", "--check-config", "--plugin-dir", env.pluginDir,
+            ])
             let text = check.stdout + check.stderr
-            #expect(text.contains("berth.yaml:2") && text.contains("services.autolaunch") && text.contains("\"ghost\""), "\(check)")
+            #expect(
+                text.contains("berth.yaml:2") && text.contains("services.autolaunch") && text.contains("\"ghost\""),
+                "\(check)")
         }
     }
 
     @Test func importAndExportConfig() async throws {
         try await TestEnvironment.with { env in
-            let world = try await ServicesWorld.start(env, config: "services:\n  units:\n    one: { exec: [sleep, \"300\"] }\n")
+            let world = try await ServicesWorld.start(
+                env, config: "services:\n  units:\n    one: { exec: [sleep, \"300\"] }\n")
             let file = env.root + "/import.yaml"
-            try FileSystem.writeAtomically(file, text: "services:\n  autolaunch: [two]\n  units:\n    two: { exec: [sleep, \"301\"] }\n")
-            let plan = try await world.client.call("org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager",
+            try FileSystem.writeAtomically(
+                file, text: "services:\n  autolaunch: [two]\n  units:\n    two: { exec: [sleep, \"301\"] }\n")
+            let plan = try await world.client.call(
+                "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager",
                 "ImportConfig", [.string(file), .bool(false), .bool(false)])
             #expect(plan.first?.description.contains("\"service\", \"two\", \"create\"") == true, "\(plan)")
             try await world.waitForState("two", "active")
-            let export = try await world.client.call("org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ExportConfig")
+            let export = try await world.client.call(
+                "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ExportConfig")
             let yaml = export.first?.string ?? ""
             #expect(yaml.contains("one:") && yaml.contains("two:"), "\(yaml)")
         }

@@ -7,22 +7,31 @@ import Testing
 @Suite struct ServicesLockAndCrashTests {
     @Test func lockIsReleasedWhenTheLockingClientDisconnects() async throws {
         try await TestEnvironment.with { env in
-            let world = try await ServicesWorld.start(env, config: "services:\n  units:\n    scope: { exec: [sleep, \"300\"] }\n")
+            let world = try await ServicesWorld.start(
+                env, config: "services:\n  units:\n    scope: { exec: [sleep, \"300\"] }\n")
             let locker = try ChildProcess.spawn(
                 [TestEnvironment.buildDir + "/berthctl", "services", "lock", "scope"], environment: env.environment,
                 stdout: env.root + "/lock.out", stderr: env.root + "/lock.err")
             defer { locker.terminate() }
-            try await waitUntil("berthctl holds the lock") { try await world.property("scope", "LockedBy").string?.isEmpty == false }
+            try await waitUntil("berthctl holds the lock") {
+                try await world.property("scope", "LockedBy").string?.isEmpty == false
+            }
             let owner = try await world.property("scope", "LockedBy").string ?? ""
-            let start = try await env.busctl(["call", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Start", "s", "scope"])
+            let start = try await env.busctl([
+                "call", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Start", "s", "scope",
+            ])
             #expect(start.status != 0 && start.stderr.contains("locked by \(owner)"), "\(start)")
-            let steal = try await env.busctl(["call", "org.berth.Berth1", world.path("scope"), ServicesWorld.service, "Lock"])
+            let steal = try await env.busctl([
+                "call", "org.berth.Berth1", world.path("scope"), ServicesWorld.service, "Lock",
+            ])
             #expect(steal.status != 0 && steal.stderr.contains("already locked by \(owner)"), "\(steal)")
             let unlock = try await env.berthctl(["--verbose", "services", "unlock", "scope"])
             #expect(unlock.status != 0 && unlock.stderr.contains("Busy"), "\(unlock)")
             locker.signal(SIGINT)
             _ = try await locker.wait()
-            try await waitUntil("the lock drops with the connection") { try await world.property("scope", "LockedBy") == .string("") }
+            try await waitUntil("the lock drops with the connection") {
+                try await world.property("scope", "LockedBy") == .string("")
+            }
             #expect(try await world.job("Start", "scope") == "done")
             // A BerthKit client locks, then its own calls pass and others' fail.
             _ = try await world.client.call("org.berth.Berth1", world.path("scope"), ServicesWorld.service, "Lock")
@@ -45,7 +54,9 @@ import Testing
             // The main process dies with berthd (PDEATHSIG); the grandchildren are swept by the next start.
             try await waitUntil("the main process died with berthd") { !processGroupMembers(pgid).contains(pgid) }
             let next = try await ServicesWorld.start(env)
-            try await waitUntil("nothing of the old group runs", timeout: .seconds(5)) { processGroupMembers(pgid).isEmpty }
+            try await waitUntil("nothing of the old group runs", timeout: .seconds(5)) {
+                processGroupMembers(pgid).isEmpty
+            }
             // The new daemon runs its own, new process for the service: the old one was not adopted.
             try await next.waitForState("tree", "active")
             #expect(try await next.mainPID("tree") != pgid)
@@ -55,10 +66,13 @@ import Testing
     @Test(arguments: ["org.berth.Berth1.Services", "org.berth.Berth1.Service"])
     func checkedInXMLMatchesLiveIntrospection(interface: String) async throws {
         try await TestEnvironment.with { env in
-            let world = try await ServicesWorld.start(env, config: "services:\n  units:\n    x: { exec: [sleep, \"1\"] }\n")
+            let world = try await ServicesWorld.start(
+                env, config: "services:\n  units:\n    x: { exec: [sleep, \"1\"] }\n")
             let path = interface.hasSuffix("Services") ? ServicesWorld.root : world.path("x")
             let (file, live) = try await IntrospectionXML.compare(env, path: path, interface: interface)
-            #expect(file == live, "dbus/\(interface).xml differs from live introspection; regenerate with BERTH_UPDATE_DBUS_XML=1")
+            #expect(
+                file == live,
+                "dbus/\(interface).xml differs from live introspection; regenerate with BERTH_UPDATE_DBUS_XML=1")
         }
     }
 }

@@ -47,10 +47,13 @@ struct ServicesWorld {
 
     /// Calls Start/Stop/Restart and waits for the job's JobRemoved; returns its result.
     func job(_ member: String, _ service: String) async throws -> String {
-        let removed = try await client.signals(path: "/org/berth/Berth1", interface: "org.berth.Berth1.Manager", member: "JobRemoved")
+        let removed = try await client.signals(
+            path: "/org/berth/Berth1", interface: "org.berth.Berth1.Manager", member: "JobRemoved")
         let reply = try await call(member, [.string(service)])
         let id = reply[0].uint32
-        for await signal in removed where signal.arguments.first?.uint32 == id { return signal.arguments[3].string ?? "" }
+        for await signal in removed where signal.arguments.first?.uint32 == id {
+            return signal.arguments[3].string ?? ""
+        }
         throw TestFailure("no JobRemoved for job \(String(describing: id))")
     }
 }
