@@ -18,6 +18,7 @@ enum SignalThread {
     /// Starts the thread; `handler` runs on it for each signal (keep it quick: hand work to a task).
     static func start(_ handler: @escaping @Sendable (Int32) -> Void) {
         OSThread.start(name: "berth-signals") {
+            forwardToSignalThread()
             var set = sigset_t()
             sigemptyset(&set)
             for signal in handled { sigaddset(&set, signal) }
@@ -26,5 +27,23 @@ enum SignalThread {
                 if signal > 0 { handler(signal) }
             }
         }
+    }
+}
+
+/// The signal thread, for the forwarding handler below.
+nonisolated(unsafe) private var signalThreadHandle = pthread_t()
+
+/// libdispatch parks the main thread of an async `main` in `sigsuspend` with an EMPTY mask, so process-directed
+/// signals reach it despite `blockDaemonSignals`, and their default action killed the daemon (SIGTERM ended it
+/// with 143, SIGUSR2 with "User defined signal 2"). A handler that re-sends the signal to the signal thread, where
+/// it is blocked and `sigwaitinfo` takes it, makes every signal end up there. `pthread_kill` is async-signal-safe.
+private func forwardToSignalThread() {
+    signalThreadHandle = pthread_self()
+    for signal in SignalThread.handled {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { received in _ = pthread_kill(signalThreadHandle, received) }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(signal, &action, nil)
     }
 }

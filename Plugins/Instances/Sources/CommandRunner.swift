@@ -1,11 +1,15 @@
 import BerthKit
 import Glibc
+import Synchronization
+
+/// Makes every command's unit name and output file unique, so concurrent deploys never share them.
+private let commandCounter = Mutex<UInt64>(0)
 
 /// Runs short commands (`tar`, the front end's reload command, `exec:` health checks) as one-shot units of the
 /// plugin's supervisor: own process group, output to a log file, SIGTERM then SIGKILL when the time limit passes.
 struct CommandRunner: Sendable {
     let supervisor: Supervisor
-    /// Output of each command goes to `<folder>/<name>.out`, replaced on each run.
+    /// Output of each command goes to `<folder>/<name>.<n>.out` while it runs (removed after).
     let outputFolder: String
 
     struct Outcome: Sendable {
@@ -26,8 +30,12 @@ struct CommandRunner: Sendable {
         _ name: String, _ argv: [String], in folder: String? = nil, environment: [String: String] = [:],
         timeout: Duration
     ) async throws -> Outcome {
-        let log = outputFolder + "/" + name + ".out"
-        unlink(log)
+        let serial = commandCounter.withLock { n -> UInt64 in
+            n += 1
+            return n
+        }
+        let log = outputFolder + "/" + name + "." + String(serial) + ".out"
+        defer { unlink(log) }
         let spec = ProcessSpec(
             name: name, kind: "command", argv: argv, environment: environment, workingDirectory: folder,
             logPath: log, logMaxBytes: 0, logKeep: 0, readiness: .immediate, restart: .no, startTimeout: .zero,
@@ -41,7 +49,8 @@ struct CommandRunner: Sendable {
         }
         let finished = await withTaskGroup(of: SupervisorSnapshot?.self) { group in
             group.addTask {
-                for await snapshot in process.snapshots() where snapshot.state == .inactive || snapshot.state == .failed {
+                for await snapshot in process.snapshots() where snapshot.state == .inactive || snapshot.state == .failed
+                {
                     return snapshot
                 }
                 return nil

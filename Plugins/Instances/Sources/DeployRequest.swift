@@ -20,7 +20,9 @@ struct DeployRequest: Sendable {
 
     static func parse(application: String, source: String, options: [String: DBusValue]) throws -> DeployRequest {
         try InstanceNames.checkApplication(application, what: "application")
-        guard !application.isEmpty else { throw BerthError.invalidArgument("deploy needs an application name, got \"\"") }
+        guard !application.isEmpty else {
+            throw BerthError.invalidArgument("deploy needs an application name, got \"\"")
+        }
         guard source.hasPrefix("/") else {
             throw BerthError.invalidArgument("deploy source \"\(source)\" must be an absolute path")
         }

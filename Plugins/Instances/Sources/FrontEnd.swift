@@ -29,7 +29,8 @@ struct FrontEnd: Sendable {
         guard !settings.reload.isEmpty else { return }
         let outcome = try await runner.run("frontend-reload", settings.reload, timeout: .seconds(30))
         guard outcome.succeeded else {
-            throw BerthError.failed("the front-end reload \"\(settings.reload.joined(separator: " "))\" \(outcome.reason)")
+            throw BerthError.failed(
+                "the front-end reload \"\(settings.reload.joined(separator: " "))\" \(outcome.reason)")
         }
         log("front end reloaded (\(settings.reload.joined(separator: " ")))")
     }

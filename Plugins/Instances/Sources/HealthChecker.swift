@@ -65,6 +65,7 @@ struct HealthChecker: Sendable {
     }
 
     private func failure(_ reason: String) -> BerthError {
-        BerthError(.healthCheckFailed, "health check \(spec.checkText) of \(FileSystem.baseName(folder)) failed: \(reason)")
+        BerthError(
+            .healthCheckFailed, "health check \(spec.checkText) of \(FileSystem.baseName(folder)) failed: \(reason)")
     }
 }

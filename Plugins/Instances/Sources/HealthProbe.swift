@@ -9,11 +9,17 @@ enum HealthProbe {
         await withDeadline(timeout, "http://127.0.0.1:\(port)\(path) did not answer within \(timeout)") {
             let fd = try await connect(port: port)
             defer { close(fd) }
-            let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: berth-health\r\n\r\n".utf8)
+            let request = Array(
+                "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: berth-health\r\n\r\n".utf8)
             var sent = 0
             while sent < request.count {
-                let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-                if n > 0 { sent += n; continue }
+                let n = request.withUnsafeBytes {
+                    send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
+                }
+                if n > 0 {
+                    sent += n
+                    continue
+                }
                 if n < 0 && (errno == EAGAIN || errno == EINTR) {
                     await FDWatcher.shared.wait(fd: fd, for: .writable)
                     continue
@@ -24,7 +30,10 @@ enum HealthProbe {
             var buffer = [UInt8](repeating: 0, count: 1024)
             while !head.contains(10) && head.count < 4096 {
                 let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n > 0 { head += buffer[0..<n]; continue }
+                if n > 0 {
+                    head += buffer[0..<n]
+                    continue
+                }
                 if n < 0 && (errno == EAGAIN || errno == EINTR) {
                     if Task.isCancelled { return "canceled" }
                     await FDWatcher.shared.wait(fd: fd, for: .readable)
@@ -50,7 +59,8 @@ enum HealthProbe {
 
     /// A connected non-blocking socket to 127.0.0.1:port; throws the reason otherwise.
     static func connect(port: Int) async throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        let fd = socket(
+            AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw BerthError.failed("socket: \(systemErrorText(errno))") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

@@ -37,6 +37,12 @@ final class Instance: Sendable {
         publish(process.snapshot)
     }
 
+    /// Takes a record the caller has already written.
+    func adopt(_ written: InstanceRecord) {
+        state.withLock { $0.record = written }
+        publish(process.snapshot)
+    }
+
     func attach(_ object: BusObject) {
         state.withLock { $0.object = object }
         publish(process.snapshot)
@@ -76,13 +82,16 @@ final class Instance: Sendable {
     func checkServer() throws {
         let server = folder + "/server"
         guard FileSystem.exists(server) else {
-            throw BerthError.failed("instance \"\(id)\" cannot start: \"\(server)\" does not exist (put the code there)")
+            throw BerthError.failed(
+                "instance \"\(id)\" cannot start: \"\(server)\" does not exist (put the code there)")
         }
         guard FileSystem.isExecutableFile(server) else {
-            throw BerthError.failed("instance \"\(id)\" cannot start: \"\(server)\" is not an executable file (chmod +x)")
+            throw BerthError.failed(
+                "instance \"\(id)\" cannot start: \"\(server)\" is not an executable file (chmod +x)")
         }
         if let prerun = record.config.prerun, !FileSystem.exists(folder + "/" + prerun) {
-            throw BerthError.failed("instance \"\(id)\" cannot start: its prerun \"\(folder)/\(prerun)\" does not exist")
+            throw BerthError.failed(
+                "instance \"\(id)\" cannot start: its prerun \"\(folder)/\(prerun)\" does not exist")
         }
     }
 

@@ -118,7 +118,9 @@ struct InstanceConfig: Sendable, Equatable {
         }
         let reader = try ConfigReader(node, path: "health")
         var spec = defaults
-        if let check = try reader.string("check") { spec.check = try HealthSpec.parseCheck(check, what: "health.check") }
+        if let check = try reader.string("check") {
+            spec.check = try HealthSpec.parseCheck(check, what: "health.check")
+        }
         spec.timeout = try reader.duration("timeout") ?? spec.timeout
         spec.interval = try reader.duration("interval") ?? spec.interval
         spec.minReady = try reader.duration("min_ready") ?? spec.minReady
@@ -134,7 +136,9 @@ struct InstanceConfig: Sendable, Equatable {
         var result: [InstanceResource] = []
         for (position, item) in items.enumerated() {
             let reader = try ConfigReader(item, path: "services[\(position)]")
-            let type = try reader.required("type") { try reader.oneOf($0, ["listen", "var-folder", "persistent-folder"]) }
+            let type = try reader.required("type") {
+                try reader.oneOf($0, ["listen", "var-folder", "persistent-folder"])
+            }
             let name = try reader.required("name", reader.nonEmptyString)
             try reader.finish()
             try InstanceNames.checkApplication(name, what: "services[\(position)].name")

@@ -54,7 +54,9 @@ extension InstanceManager {
             try await install(request.source, into: instance)
             step.next("starting \(instance.id)")
             try await start(instance.id)
-            step.next("waiting for health check \(health.checkText) (timeout \(health.timeout), min_ready \(health.minReady))")
+            step.next(
+                "waiting for health check \(health.checkText) (timeout \(health.timeout), min_ready \(health.minReady))"
+            )
             let checker = HealthChecker(
                 spec: health, port: instance.record.port, folder: instance.folder, runner: runner,
                 notRunning: { instance.notRunningReason })
@@ -64,8 +66,13 @@ extension InstanceManager {
         } catch {
             let reason = BerthError.wrapping(error)
             job.log("deploy failed: \(reason.message)")
-            job.log("destroying \(instance.id); \(old.isEmpty ? "nothing else changed" : "\(old.map(\.id).joined(separator: ", ")) still serving")")
-            try? instance.update { $0.destroying = true; $0.running = false }
+            job.log(
+                "destroying \(instance.id); \(old.isEmpty ? "nothing else changed" : "\(old.map(\.id).joined(separator: ", ")) still serving")"
+            )
+            try? instance.update {
+                $0.destroying = true
+                $0.running = false
+            }
             try? await finishDestroy(instance)
             let prefix = "deploy of \"\(app)\" from \"\(request.sourcePath)\" failed"
             throw BerthError(reason.code == .cancelled ? .cancelled : reason.code, "\(prefix): \(reason.message)")
@@ -96,7 +103,9 @@ extension InstanceManager {
     }
 
     /// Writes the front end for `instance`; if the reload fails, points it back at `previous`.
-    func switchFrontEnd(app: String, to instance: Instance, previous: String?, log: @escaping @Sendable (String) -> Void)
+    func switchFrontEnd(
+        app: String, to instance: Instance, previous: String?, log: @escaping @Sendable (String) -> Void
+    )
         async throws
     {
         let frontEnd = self.frontEnd
@@ -131,7 +140,9 @@ extension InstanceManager {
             try await finishDestroy(old)
             log("destroyed \(old.id)")
         }
-        if keep > 0 && !stopped.isEmpty { log("kept \(stopped.prefix(keep).map(\.id).joined(separator: ", ")) for rollback") }
+        if keep > 0 && !stopped.isEmpty {
+            log("kept \(stopped.prefix(keep).map(\.id).joined(separator: ", ")) for rollback")
+        }
     }
 }
 

@@ -10,6 +10,11 @@ extension InstanceManager {
             logger.notice("removing \"\(store.folder(name))\": an instance folder without a record (a New cut short)")
             try? store.removeFiles(name)
         }
+        for record in records where !record.destroying {
+            do { try writeAppConfig(record) } catch {
+                logger.error("instance \"\(record.id)\": cannot write appcfg.json: \(error)")
+            }
+        }
         for record in records {
             instances[record.id] = Instance(record: record, store: store, supervisor: supervisor, settings: settings)
         }
@@ -24,11 +29,17 @@ extension InstanceManager {
             if store.current(app) == instance.id {
                 logger.notice("deploy of \"\(app)\" to \"\(instance.id)\" had switched the front end; finishing it")
                 try instance.update { $0.deployPending = false }
-                try await retire(instance.record.replaces, app: app, keep: settings.keep) { [logger] in logger.info("\($0)") }
+                try await retire(instance.record.replaces, app: app, keep: settings.keep) { [logger] in
+                    logger.info("\($0)")
+                }
                 try instance.update { $0.replaces = [] }
             } else {
-                logger.notice("deploy of \"\(app)\" to \"\(instance.id)\" was cut short before the switch; destroying it")
-                try instance.update { $0.destroying = true; $0.running = false }
+                logger.notice(
+                    "deploy of \"\(app)\" to \"\(instance.id)\" was cut short before the switch; destroying it")
+                try instance.update {
+                    $0.destroying = true
+                    $0.running = false
+                }
                 try await finishDestroy(instance)
             }
         }
@@ -48,7 +59,9 @@ extension InstanceManager {
         for app in touched.sorted() {
             guard let id = store.current(app), let current = instances[id] else { continue }
             do {
-                try await frontEnd.switchTo(app: app, instance: id, port: current.record.port) { [logger] in logger.info("\($0)") }
+                try await frontEnd.switchTo(app: app, instance: id, port: current.record.port) { [logger] in
+                    logger.info("\($0)")
+                }
             } catch {
                 logger.error("cannot restore the front end of \"\(app)\": \(error)")
             }
@@ -58,12 +71,15 @@ extension InstanceManager {
     /// Brings back the newest stopped instance of `application` (kept by `keep`) in place of the current one.
     func rollbackTarget(_ application: String) throws -> Instance {
         let current = store.current(application)
-        guard let target = instances.values.filter({
-            $0.application == application && $0.id != current && !$0.record.running && !$0.record.destroying
-                && !$0.record.deployPending && $0.record.everStarted
-        }).max(by: { $0.record.createdUSec < $1.record.createdUSec }) else {
+        guard
+            let target = instances.values.filter({
+                $0.application == application && $0.id != current && !$0.record.running && !$0.record.destroying
+                    && !$0.record.deployPending && $0.record.everStarted
+            }).max(by: { $0.record.createdUSec < $1.record.createdUSec })
+        else {
             throw BerthError.notFound(
-                "application \"\(application)\" has no stopped earlier instance to roll back to (deploy with keep: 1 or more)")
+                "application \"\(application)\" has no stopped earlier instance to roll back to (deploy with keep: 1 or more)"
+            )
         }
         return target
     }

@@ -69,8 +69,9 @@ actor InstanceManager {
         }
     }
 
-    /// appcfg.json: the id, the application, the port, and each resource by name.
-    private func writeAppConfig(_ record: InstanceRecord) throws {
+    /// appcfg.json: the id, the application, the port, and each resource by name. Derived from the record (and
+    /// written again at every daemon start), so it is renamed into place without an fsync: New stays fast.
+    func writeAppConfig(_ record: InstanceRecord) throws {
         try FileSystem.makeDirectories(store.runFolder(record.id))
         var services: [(String, JSONText)] = []
         for resource in record.config.resources {
@@ -92,7 +93,7 @@ actor InstanceManager {
             ("folder", .string(store.folder(record.id))), ("PORT", record.port > 0 ? .int(Int64(record.port)) : .null),
             ("services", .object(services)),
         ]).text
-        try FileSystem.writeAtomically(store.appConfigPath(record.id), text: text + "\n")
+        try Self.replaceQuickly(store.appConfigPath(record.id), text + "\n")
     }
 
     /// A port from the pool that no instance holds and that 127.0.0.1 can bind now.
@@ -105,7 +106,20 @@ actor InstanceManager {
             portCursor = (portCursor + step + 1) % range.count
             return port
         }
-        throw BerthError(.busy, "no free port left in the pool \(range.lowerBound)-\(range.upperBound) (instances.ports)")
+        throw BerthError(
+            .busy, "no free port left in the pool \(range.lowerBound)-\(range.upperBound) (instances.ports)")
+    }
+
+    /// A temp file renamed over `path`: readers see the old or the new content, never a mix (no fsync).
+    static func replaceQuickly(_ path: String, _ text: String) throws {
+        let temp = path + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SystemError("cannot create \"\(temp)\"", errno: errno) }
+        do {
+            defer { close(fd) }
+            try FileSystem.writeAll(fd, Array(text.utf8), path: temp)
+        }
+        if rename(temp, path) != 0 { throw SystemError("cannot rename \"\(temp)\" to \"\(path)\"", errno: errno) }
     }
 
     static func canBind(_ port: Int) -> Bool {
@@ -117,7 +131,9 @@ actor InstanceManager {
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
 
@@ -126,11 +142,21 @@ actor InstanceManager {
     func start(_ id: String) async throws {
         let instance = try instance(id)
         try instance.checkServer()
-        try instance.update {
-            $0.running = true
-            $0.everStarted = true
+        var record = instance.record
+        record.running = true
+        record.everStarted = true
+        // The record's fsync runs beside the spawn instead of before it; a start counts once both are done.
+        let store = self.store
+        let written = record
+        let writing = Task.detached { try store.write(written) }
+        do {
+            try await instance.process.start()
+        } catch {
+            if (try? await writing.value) != nil { instance.adopt(written) }
+            throw error
         }
-        try await instance.process.start()
+        try await writing.value
+        instance.adopt(written)
     }
 
     func stop(_ id: String) async throws {
@@ -144,7 +170,9 @@ actor InstanceManager {
     func destroy(_ id: String) async throws {
         let instance = try instance(id)
         if store.current(instance.application) == id {
-            logger.warning("instance \"\(id)\" is the current one of \"\(instance.application)\"; its front end now has no instance")
+            logger.warning(
+                "instance \"\(id)\" is the current one of \"\(instance.application)\"; its front end now has no instance"
+            )
         }
         try instance.update {
             $0.destroying = true

@@ -9,7 +9,8 @@ enum InstanceNames {
     /// A fresh candidate id; uniqueness comes from the atomic `mkdir` of its folder (`InstanceStore.create`).
     static func candidate(application: String) -> String {
         var generator = SystemRandomNumberGenerator()
-        let suffix = String((0..<suffixLength).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+        let suffix = String(
+            (0..<suffixLength).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
         return application.isEmpty ? suffix : application + "-" + suffix
     }
 

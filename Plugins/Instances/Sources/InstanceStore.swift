@@ -35,7 +35,9 @@ struct InstanceStore: Sendable {
         for _ in 0..<1000 {
             let id = InstanceNames.candidate(application: application)
             if mkdir(folder(id), 0o755) == 0 { return id }
-            if errno != EEXIST { throw SystemError("cannot create the instance folder \"\(folder(id))\"", errno: errno) }
+            if errno != EEXIST {
+                throw SystemError("cannot create the instance folder \"\(folder(id))\"", errno: errno)
+            }
         }
         throw BerthError.failed("no free instance id for application \"\(application)\" after 1000 tries")
     }
@@ -62,7 +64,8 @@ struct InstanceStore: Sendable {
     /// Folders that look like instances but have no record: a `New` that crashed before its record was written.
     func orphanFolders(known: Set<String>) -> [String] {
         FileSystem.list(root).filter { name in
-            name != "var" && !known.contains(name) && InstanceNames.isWellFormed(name) && FileSystem.isDirectory(folder(name))
+            name != "var" && !known.contains(name) && InstanceNames.isWellFormed(name)
+                && FileSystem.isDirectory(folder(name))
         }
     }
 

@@ -22,19 +22,23 @@ struct InstancesInterface: Sendable {
                 },
                 .async("List", out: [BusArg("instances", "a(ssso)")]) { _ in
                     let rows = await manager.list().map { instance -> [DBusValue] in
-                        [.string(instance.id), .string(instance.application), .string(instance.stateName),
-                         .objectPath(context.childPath(instance.id))]
+                        [
+                            .string(instance.id), .string(instance.application), .string(instance.stateName),
+                            .objectPath(context.childPath(instance.id)),
+                        ]
                     }
                     return [.structs("(ssso)", rows)]
                 },
                 .async("Start", in: [BusArg("id", "s")], out: Self.jobOut) { call in try await start(call.string(0)) },
                 .async("Stop", in: [BusArg("id", "s")], out: Self.jobOut) { call in try await stop(call.string(0)) },
-                .async("Destroy", in: [BusArg("id", "s")], out: Self.jobOut) { call in try await destroy(call.string(0)) },
+                .async("Destroy", in: [BusArg("id", "s")], out: Self.jobOut) { call in try await destroy(call.string(0))
+                },
                 .async(
                     "Deploy", in: [BusArg("application", "s"), BusArg("source", "s"), BusArg("options", "a{sv}")],
                     out: Self.jobOut
                 ) { call in
-                    try await deploy(application: call.string(0), source: call.string(1), options: call.options(2)).reply
+                    try await deploy(application: call.string(0), source: call.string(1), options: call.options(2))
+                        .reply
                 },
                 .async("Rollback", in: [BusArg("application", "s")], out: Self.jobOut) { call in
                     try await rollback(call.string(0))

@@ -26,7 +26,8 @@ final class InstancesPlugin: BerthPlugin, InstanceDeploying {
             logger: context.logger)
         let interface = InstancesInterface(manager: manager, context: context)
         await manager.setExporter { instance in
-            try await context.export(path: context.childPath(instance.id), interfaces: [interface.instanceInterface(instance)])
+            try await context.export(
+                path: context.childPath(instance.id), interfaces: [interface.instanceInterface(instance)])
         }
         try await manager.recover()
         let object = try await context.export(path: context.objectRoot, interfaces: [interface.root])

@@ -60,7 +60,9 @@ struct InstancesSettings: Sendable, Equatable {
             settings.frontendFile = try frontend.nonEmptyString("file")
             let inline = try frontend.string("template")
             if let path = try frontend.nonEmptyString("template_file") {
-                guard inline == nil else { throw frontend.error("template_file", "give template or template_file, not both") }
+                guard inline == nil else {
+                    throw frontend.error("template_file", "give template or template_file, not both")
+                }
                 guard let text = try? FileSystem.readText(path) else {
                     throw frontend.error("template_file", "\"\(path)\" cannot be read")
                 }

@@ -25,7 +25,10 @@ indirect enum JSONText: Sendable, Equatable {
         case .bool(let b): out += b ? "true" : "false"
         case .null: out += "null"
         case .array(let items):
-            if items.isEmpty { out += "[]"; return }
+            if items.isEmpty {
+                out += "[]"
+                return
+            }
             out += "["
             for (i, item) in items.enumerated() {
                 out += i == 0 ? "" : ", "
@@ -33,7 +36,10 @@ indirect enum JSONText: Sendable, Equatable {
             }
             out += "]"
         case .object(let pairs):
-            if pairs.isEmpty { out += "{}"; return }
+            if pairs.isEmpty {
+                out += "{}"
+                return
+            }
             let inner = indent + "  "
             out += "{\n"
             for (i, (key, value)) in pairs.enumerated() {
