@@ -15,7 +15,9 @@ struct PickupCommand: AsyncParsableCommand {
 }
 
 extension BusConnection {
-    func pickup(_ member: String, _ args: [DBusValue] = [], timeout: Duration = .seconds(25)) async throws -> [DBusValue] {
+    func pickup(_ member: String, _ args: [DBusValue] = [], timeout: Duration = .seconds(25)) async throws
+        -> [DBusValue]
+    {
         try await berth(PickupCommand.path, PickupCommand.interface, member, args, timeout: timeout)
     }
 }
@@ -49,7 +51,8 @@ struct PickupAddCommand: AsyncParsableCommand {
     func run() async throws {
         try await CLI.run(bus) {
             var options: [(String, DBusValue)] = [
-                ("recursive", .bool(recursive)), ("undeploy_on_delete", .bool(undeployOnDelete)), ("markers", .bool(markers)),
+                ("recursive", .bool(recursive)), ("undeploy_on_delete", .bool(undeployOnDelete)),
+                ("markers", .bool(markers)),
             ]
             if !pattern.isEmpty { options.append(("patterns", .strings(pattern))) }
             _ = try await BusTarget.resolve(bus).connect().pickup(
@@ -59,12 +62,15 @@ struct PickupAddCommand: AsyncParsableCommand {
 }
 
 struct PickupRemoveCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Stop watching a folder added with add.")
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Stop watching a folder added with add.")
     @OptionGroup var bus: BusOptions
     @Argument var name: String
 
     func run() async throws {
-        try await CLI.run(bus) { _ = try await BusTarget.resolve(bus).connect().pickup("RemoveDirectory", [.string(name)]) }
+        try await CLI.run(bus) {
+            _ = try await BusTarget.resolve(bus).connect().pickup("RemoveDirectory", [.string(name)])
+        }
     }
 }
 
@@ -91,10 +97,11 @@ struct PickupDeployCommand: AsyncParsableCommand {
             guard let f = outcome else { throw CLIError("deployment \(id) is not in the deployment log") }
             if f.status == "deployed" {
                 if bus.json {
-                    return print(JSON.object([
-                        ("id", .string(f.id)), ("name", .string(f.name)), ("target", .string(f.target)),
-                        ("status", .string("deployed")), ("sha256", .string(f.detail)),
-                    ]).text)
+                    return print(
+                        JSON.object([
+                            ("id", .string(f.id)), ("name", .string(f.name)), ("target", .string(f.target)),
+                            ("status", .string("deployed")), ("sha256", .string(f.detail)),
+                        ]).text)
                 }
                 return print("deployed \(f.name) to \(f.target) (id \(f.id), sha256 \(f.detail))")
             }
@@ -107,13 +114,16 @@ struct PickupDeployCommand: AsyncParsableCommand {
     }
 
     /// The Deployed/DeployFailed signal for `id`, or the log's row for it after a grace period.
-    static func outcome(id: String, signals: AsyncStream<BusSignalMessage>, connection: BusConnection) async -> Outcome? {
+    static func outcome(id: String, signals: AsyncStream<BusSignalMessage>, connection: BusConnection) async -> Outcome?
+    {
         let fromSignal = await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
                 for await signal in signals where signal.arguments.first?.string == id {
                     let f = signal.arguments.map { $0.string ?? "" }
                     guard f.count == 4, signal.member == "Deployed" || signal.member == "DeployFailed" else { continue }
-                    return Outcome(id: f[0], name: f[1], target: f[2], status: signal.member == "Deployed" ? "deployed" : "failed", detail: f[3])
+                    return Outcome(
+                        id: f[0], name: f[1], target: f[2], status: signal.member == "Deployed" ? "deployed" : "failed",
+                        detail: f[3])
                 }
                 return nil
             }
@@ -130,7 +140,8 @@ struct PickupDeployCommand: AsyncParsableCommand {
         for item in reply.first?.items ?? [] {
             let f = (item.items ?? []).map { $0.string ?? "" }
             if f.count == 7, f[0] == id {
-                return Outcome(id: f[0], name: f[1], target: f[2], status: f[3], detail: f[3] == "deployed" ? f[4] : f[6])
+                return Outcome(
+                    id: f[0], name: f[1], target: f[2], status: f[3], detail: f[3] == "deployed" ? f[4] : f[6])
             }
         }
         return nil
@@ -138,7 +149,8 @@ struct PickupDeployCommand: AsyncParsableCommand {
 }
 
 struct PickupHistoryCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show the deployment log, newest first.")
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "Show the deployment log, newest first.")
     @OptionGroup var bus: BusOptions
     @Option(name: .short, help: "How many entries.") var n: UInt32 = 20
 
@@ -147,19 +159,23 @@ struct PickupHistoryCommand: AsyncParsableCommand {
             let reply = try await BusTarget.resolve(bus).connect().pickup("ListDeployments", [.uint32(n)])
             let rows = (reply.first?.items ?? []).map { item -> [String] in
                 let f = item.items ?? []
-                return [f[0].string ?? "", f[1].string ?? "", f[2].string ?? "", f[3].string ?? "", f[4].string ?? "",
-                    String(f[5].uint64 ?? 0), f[6].string ?? ""]
+                return [
+                    f[0].string ?? "", f[1].string ?? "", f[2].string ?? "", f[3].string ?? "", f[4].string ?? "",
+                    String(f[5].uint64 ?? 0), f[6].string ?? "",
+                ]
             }
             let keys = ["id", "name", "target", "status", "sha256", "time_usec", "error"]
             if bus.json { return Output.json(keys, rows.map { $0.map(JSON.string) }) }
-            Output.table(["ID", "NAME", "TARGET", "STATUS", "SHA256", "ERROR"],
+            Output.table(
+                ["ID", "NAME", "TARGET", "STATUS", "SHA256", "ERROR"],
                 rows.map { [$0[0], $0[1], $0[2], $0[3], String($0[4].prefix(12)), $0[6]] }, empty: "no deployments")
         }
     }
 }
 
 struct PickupRollbackCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Deploy the previous version again.")
+    static let configuration = CommandConfiguration(
+        commandName: "rollback", abstract: "Deploy the previous version again.")
     @OptionGroup var bus: BusOptions
     @Argument(help: "The artifact's file name.") var name: String
     @Option(help: "Its target.") var target: String = "services"
@@ -169,7 +185,9 @@ struct PickupRollbackCommand: AsyncParsableCommand {
             let connection = try BusTarget.resolve(bus).connect()
             let id = try await connection.pickup("Rollback", [.string(name), .string(target)]).first?.string ?? ""
             let reply = try await connection.pickup("ListDeployments", [.uint32(50)])
-            let row = (reply.first?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }.first { $0.first == id }
+            let row = (reply.first?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }.first {
+                $0.first == id
+            }
             guard let row, row[3] == "deployed" else {
                 throw CLIError("rollback of \(name) in \(target) failed (deployment \(id)): \(row?[6] ?? "unknown")")
             }
@@ -179,7 +197,8 @@ struct PickupRollbackCommand: AsyncParsableCommand {
 }
 
 struct PickupPauseCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Queue changes instead of deploying.")
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "Queue changes instead of deploying.")
     @OptionGroup var bus: BusOptions
     func run() async throws { try await CLI.run(bus) { try await setPaused(bus, true) } }
 }

@@ -39,7 +39,9 @@ struct ArtifactStore: Sendable {
         return file
     }
 
-    func contents(sha256: String, name: String) throws -> [UInt8]? { try FileSystem.read(path(sha256: sha256, name: name)) }
+    func contents(sha256: String, name: String) throws -> [UInt8]? {
+        try FileSystem.read(path(sha256: sha256, name: name))
+    }
 
     /// Deletes the stored copies of `name` in these versions (and a version's folder once it is empty).
     func remove(name: String, versions: [String]) {

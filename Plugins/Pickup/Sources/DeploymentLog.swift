@@ -51,7 +51,8 @@ final class DeploymentLog {
                 "INSERT INTO deployments (name, target, source, sha256, size, time_usec, status, error) VALUES (?,?,?,?,?,?,?,?)",
                 [
                     .text(record.name), .text(record.target), .text(record.source), .text(record.sha256),
-                    .integer(record.size), SQLiteValue(record.timeUSec), .text(record.status.rawValue), .text(record.error),
+                    .integer(record.size), SQLiteValue(record.timeUSec), .text(record.status.rawValue),
+                    .text(record.error),
                 ])
             var stored = record
             stored.id = database.lastInsertRowID
@@ -62,15 +63,19 @@ final class DeploymentLog {
     /// Changes a record's status (an instances deploy finishing later).
     func update(id: Int64, status: DeploymentRecord.Status, error: String) throws {
         try database.transaction {
-            try database.execute("UPDATE deployments SET status = ?, error = ? WHERE id = ?", [
-                .text(status.rawValue), .text(error), .integer(id),
-            ])
+            try database.execute(
+                "UPDATE deployments SET status = ?, error = ? WHERE id = ?",
+                [
+                    .text(status.rawValue), .text(error), .integer(id),
+                ])
         }
     }
 
     /// The newest records first.
     func list(limit: Int) throws -> [DeploymentRecord] {
-        try database.query("SELECT \(Self.columns) FROM deployments ORDER BY id DESC LIMIT ?", [.integer(Int64(limit))], row: Self.record)
+        try database.query(
+            "SELECT \(Self.columns) FROM deployments ORDER BY id DESC LIMIT ?", [.integer(Int64(limit))],
+            row: Self.record)
     }
 
     /// The artifact's newest record that changed what is deployed (deployed or undeployed), if any.

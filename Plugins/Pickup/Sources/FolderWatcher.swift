@@ -64,7 +64,10 @@ final class FolderWatcher: Sendable {
     }
 
     func stop() {
-        if let watch = token.withLock({ t -> FDWatcher.Token? in defer { t = nil }; return t }) {
+        if let watch = token.withLock({ t -> FDWatcher.Token? in
+            defer { t = nil }
+            return t
+        }) {
             FDWatcher.shared.unwatch(watch, fd: inotify.fd)
         }
     }
@@ -145,8 +148,12 @@ final class FolderWatcher: Sendable {
             guard !event.name.isEmpty else { return }
             let child = relative.isEmpty ? event.name : relative + "/" + event.name
             if event.has(InotifyEvent.isDirectory) {
-                if directory.recursive, !event.name.hasPrefix("."), event.has(InotifyEvent.create | InotifyEvent.movedTo) {
-                    for file in attachTree(directory, relative: child, &state) { note(directory, file, .changed, &state) }
+                if directory.recursive, !event.name.hasPrefix("."),
+                    event.has(InotifyEvent.create | InotifyEvent.movedTo)
+                {
+                    for file in attachTree(directory, relative: child, &state) {
+                        note(directory, file, .changed, &state)
+                    }
                 }
                 return
             }
@@ -159,7 +166,8 @@ final class FolderWatcher: Sendable {
     }
 
     /// Records a change for the next batch and makes sure the settle timer runs.
-    private func note(_ directory: PickupDirectory, _ relative: String, _ kind: PickupChange.Kind, _ state: inout State) {
+    private func note(_ directory: PickupDirectory, _ relative: String, _ kind: PickupChange.Kind, _ state: inout State)
+    {
         guard directory.target(forRelative: relative) != nil else { return }
         let path = directory.path + "/" + relative
         let now = monotonicUSec()
@@ -175,7 +183,8 @@ final class FolderWatcher: Sendable {
     }
 
     private func settleTimer() {
-        let settleUSec = UInt64(settle.components.seconds) * 1_000_000 + UInt64(settle.components.attoseconds / 1_000_000_000_000)
+        let settleUSec =
+            UInt64(settle.components.seconds) * 1_000_000 + UInt64(settle.components.attoseconds / 1_000_000_000_000)
         let maxUSec = UInt64(maxDelay.components.seconds) * 1_000_000
         let batch = state.withLock { state -> [PickupChange] in
             let now = monotonicUSec()
@@ -211,7 +220,9 @@ final class FolderWatcher: Sendable {
         for name in FileSystem.list(path) {
             let child = relative.isEmpty ? name : relative + "/" + name
             if FileSystem.isDirectory(path + "/" + name) {
-                if directory.recursive && !name.hasPrefix(".") { files += attachTree(directory, relative: child, &state) }
+                if directory.recursive && !name.hasPrefix(".") {
+                    files += attachTree(directory, relative: child, &state)
+                }
             } else {
                 files.append(child)
             }

@@ -32,7 +32,9 @@ final class Inotify: Sendable {
 
     init() throws {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard fd >= 0 else { throw BerthError.failed("pickup cannot start inotify: \(SystemError("inotify_init1", errno: errno))") }
+        guard fd >= 0 else {
+            throw BerthError.failed("pickup cannot start inotify: \(SystemError("inotify_init1", errno: errno))")
+        }
         self.fd = fd
     }
 

@@ -28,11 +28,13 @@ enum NameRules {
     static func checkPlainName(_ name: String) throws {
         if name.isEmpty { throw BerthError.invalidArgument("pickup cannot deploy an upload with an empty file name") }
         if name.utf8.count > 255 {
-            throw BerthError.invalidArgument("pickup cannot deploy upload \"\(name.prefix(40))…\": the name is over 255 bytes")
+            throw BerthError.invalidArgument(
+                "pickup cannot deploy upload \"\(name.prefix(40))…\": the name is over 255 bytes")
         }
         if name.utf8.contains(0) || name.contains("/") || name == "." || name == ".." {
             throw BerthError.invalidArgument(
-                "pickup cannot deploy upload \"\(name.replacingNUL)\": the file name must be a plain name, without a path")
+                "pickup cannot deploy upload \"\(name.replacingNUL)\": the file name must be a plain name, without a path"
+            )
         }
         if isIgnored(name) {
             throw BerthError.invalidArgument("pickup cannot deploy upload \"\(name)\": that name is one pickup ignores")

@@ -28,12 +28,16 @@ struct PickupConfig: Sendable, Equatable {
         if let dirs = try reader.reader("dirs") {
             for entry in dirs.entries() {
                 let dir = try ConfigReader(entry.value, path: dirs.keyPath(entry.key))
-                guard NameRules.isPlainIdentifier(entry.key), !["services", "config", "files", "instances"].contains(entry.key)
+                guard NameRules.isPlainIdentifier(entry.key),
+                    !["services", "config", "files", "instances"].contains(entry.key)
                 else {
-                    throw dirs.error(entry.key, "a folder name must be letters, digits, - _ . and not a built-in folder's name")
+                    throw dirs.error(
+                        entry.key, "a folder name must be letters, digits, - _ . and not a built-in folder's name")
                 }
                 let folder = try dir.required("path", dir.nonEmptyString)
-                guard folder.hasPrefix("/") else { throw dir.error("path", "must be an absolute path, got \"\(folder)\"") }
+                guard folder.hasPrefix("/") else {
+                    throw dir.error("path", "must be an absolute path, got \"\(folder)\"")
+                }
                 let target = try dir.required("target", dir.nonEmptyString)
                 do { try NameRules.checkTarget(target, allowBareInstances: true) } catch let error as BerthError {
                     throw dir.error("target", error.message)

@@ -63,12 +63,14 @@ struct PickupDirectory: Sendable, Equatable {
             switch key {
             case "patterns":
                 guard let items = value.items, items.allSatisfy({ $0.string != nil }) else {
-                    throw BerthError.invalidArgument("pickup AddDirectory \"\(name)\": option patterns must be as, got \(value)")
+                    throw BerthError.invalidArgument(
+                        "pickup AddDirectory \"\(name)\": option patterns must be as, got \(value)")
                 }
                 patterns = items.compactMap(\.string)
             case "recursive", "undeploy_on_delete", "markers":
                 guard let flag = value.bool else {
-                    throw BerthError.invalidArgument("pickup AddDirectory \"\(name)\": option \(key) must be b, got \(value)")
+                    throw BerthError.invalidArgument(
+                        "pickup AddDirectory \"\(name)\": option \(key) must be b, got \(value)")
                 }
                 flags[key] = flag
             default:
@@ -79,6 +81,7 @@ struct PickupDirectory: Sendable, Equatable {
         }
         return PickupDirectory(
             name: name, path: path, target: target, patterns: patterns, recursive: flags["recursive"] ?? false,
-            undeployOnDelete: flags["undeploy_on_delete"] ?? false, markers: flags["markers"] ?? false, origin: .runtime)
+            undeployOnDelete: flags["undeploy_on_delete"] ?? false, markers: flags["markers"] ?? false, origin: .runtime
+        )
     }
 }

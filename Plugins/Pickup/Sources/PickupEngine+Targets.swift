@@ -23,14 +23,17 @@ extension PickupEngine {
             let application = String(target.dropFirst("instances/".count))
             guard let instances = targets.peer("instances") as? any InstanceDeploying else {
                 throw BerthError.notSupported(
-                    "pickup cannot deploy bundle \"\(name)\" of application \"\(application)\": the instances plugin is not active")
+                    "pickup cannot deploy bundle \"\(name)\" of application \"\(application)\": the instances plugin is not active"
+                )
             }
             let job = try await instances.deployBundle(application: application, source: storedPath, options: [:])
             switch await job.wait() {
             case .done: return
             case .failed(let error): throw error
-            case .canceled: throw BerthError(.cancelled, "the rolling deploy of \"\(application)\" from \"\(name)\" was canceled")
-            case .timeout(let why): throw BerthError.failed("the rolling deploy of \"\(application)\" timed out: \(why)")
+            case .canceled:
+                throw BerthError(.cancelled, "the rolling deploy of \"\(application)\" from \"\(name)\" was canceled")
+            case .timeout(let why):
+                throw BerthError.failed("the rolling deploy of \"\(application)\" timed out: \(why)")
             }
         }
     }
@@ -44,14 +47,16 @@ extension PickupEngine {
         switch target {
         case "services":
             guard let services = targets.peer("services") as? any ServiceDefining else {
-                throw BerthError.notSupported("pickup cannot undeploy service \"\(name)\": the services plugin is not active")
+                throw BerthError.notSupported(
+                    "pickup cannot undeploy service \"\(name)\": the services plugin is not active")
             }
             try await services.removeService(name: Self.stem(name))
         case "files":
             unlink(publishedPath(name))
         default:
             throw BerthError.notSupported(
-                "pickup cannot undeploy \"\(name)\" from target \"\(target)\": only services and files can be undeployed")
+                "pickup cannot undeploy \"\(name)\" from target \"\(target)\": only services and files can be undeployed"
+            )
         }
         var record = current
         record.source = source
@@ -66,11 +71,13 @@ extension PickupEngine {
         guard let current = try log.current(name: name, target: target) else {
             throw BerthError.notFound("pickup has never deployed \"\(name)\" in target \"\(target)\"")
         }
-        for sha in try log.versions(name: name, target: target) where sha != current.sha256 || current.status != .deployed {
+        for sha in try log.versions(name: name, target: target)
+        where sha != current.sha256 || current.status != .deployed {
             guard let bytes = try store.contents(sha256: sha, name: name) else { continue }
             return await deploy(name: name, bytes: bytes, sha256: sha, target: target, source: "rollback")
         }
-        throw BerthError.notFound("pickup keeps no earlier version of \"\(name)\" in target \"\(target)\" to roll back to")
+        throw BerthError.notFound(
+            "pickup keeps no earlier version of \"\(name)\" in target \"\(target)\" to roll back to")
     }
 
     /// `files`: the current version of each file is a symlink `<state>/published/<name>` to its stored copy.

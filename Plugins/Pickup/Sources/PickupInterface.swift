@@ -10,7 +10,10 @@ enum PickupInterface {
         return BusInterface(
             name,
             methods: [
-                .async("AddDirectory", in: [BusArg("name", "s"), BusArg("path", "s"), BusArg("target", "s"), BusArg("options", "a{sv}")]) {
+                .async(
+                    "AddDirectory",
+                    in: [BusArg("name", "s"), BusArg("path", "s"), BusArg("target", "s"), BusArg("options", "a{sv}")]
+                ) {
                     call in
                     let directory = try checkNewDirectory(call, service)
                     try await engine.saveDirectory(directory)
@@ -32,16 +35,22 @@ enum PickupInterface {
                     await service.remove(name)
                     return []
                 },
-                .async("Deploy", in: [BusArg("filename", "s"), BusArg("data", "ay"), BusArg("target", "s")], out: [BusArg("deployment_id", "s")]) {
+                .async(
+                    "Deploy", in: [BusArg("filename", "s"), BusArg("data", "ay"), BusArg("target", "s")],
+                    out: [BusArg("deployment_id", "s")]
+                ) {
                     call in
                     let filename = call.string(0)
                     try NameRules.checkPlainName(filename)
                     let target = call.string(2)
                     try NameRules.checkTarget(target)
-                    let record = await engine.deploy(name: filename, bytes: call.bytes(1), target: target, source: "upload")
+                    let record = await engine.deploy(
+                        name: filename, bytes: call.bytes(1), target: target, source: "upload")
                     return [.string(String(record.id))]
                 },
-                .async("DeployFile", in: [BusArg("path", "s"), BusArg("target", "s")], out: [BusArg("deployment_id", "s")]) {
+                .async(
+                    "DeployFile", in: [BusArg("path", "s"), BusArg("target", "s")], out: [BusArg("deployment_id", "s")]
+                ) {
                     call in
                     let (path, target) = try checkDeployFile(call.string(0), call.string(1), service)
                     let bytes = try ArtifactStore.read(path)
@@ -49,7 +58,8 @@ enum PickupInterface {
                         name: FileSystem.baseName(path), bytes: bytes, target: target, source: path)
                     return [.string(String(record.id))]
                 },
-                .async("ListDeployments", in: [BusArg("limit", "u")], out: [BusArg("deployments", "a(sssssts)")]) { call in
+                .async("ListDeployments", in: [BusArg("limit", "u")], out: [BusArg("deployments", "a(sssssts)")]) {
+                    call in
                     let limit = call.uint32(0) == 0 ? 100 : Int(min(call.uint32(0), 100_000))
                     let rows = try await engine.listDeployments(limit: limit).map { r -> [DBusValue] in
                         [
@@ -64,7 +74,9 @@ enum PickupInterface {
                     try await engine.undeploy(name: call.string(0), target: call.string(1), source: "request")
                     return []
                 },
-                .async("Rollback", in: [BusArg("name", "s"), BusArg("target", "s")], out: [BusArg("deployment_id", "s")]) {
+                .async(
+                    "Rollback", in: [BusArg("name", "s"), BusArg("target", "s")], out: [BusArg("deployment_id", "s")]
+                ) {
                     call in
                     try NameRules.checkTarget(call.string(1))
                     let record = try await engine.rollback(name: call.string(0), target: call.string(1))
@@ -82,8 +94,11 @@ enum PickupInterface {
                 },
             ],
             signals: [
-                BusSignal("Deployed", [BusArg("id", "s"), BusArg("name", "s"), BusArg("target", "s"), BusArg("sha256", "s")]),
-                BusSignal("DeployFailed", [BusArg("id", "s"), BusArg("name", "s"), BusArg("target", "s"), BusArg("error", "s")]),
+                BusSignal(
+                    "Deployed", [BusArg("id", "s"), BusArg("name", "s"), BusArg("target", "s"), BusArg("sha256", "s")]),
+                BusSignal(
+                    "DeployFailed",
+                    [BusArg("id", "s"), BusArg("name", "s"), BusArg("target", "s"), BusArg("error", "s")]),
             ])
     }
 
@@ -101,7 +116,8 @@ enum PickupInterface {
         }
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         guard path.hasPrefix("/"), !path.utf8.contains(0) else {
-            throw BerthError.invalidArgument("pickup folder \"\(name)\": path \"\(path.replacingNUL)\" must be absolute")
+            throw BerthError.invalidArgument(
+                "pickup folder \"\(name)\": path \"\(path.replacingNUL)\" must be absolute")
         }
         guard FileSystem.isDirectory(path) else {
             throw BerthError.notFound("pickup folder \"\(name)\": \"\(path)\" is not an existing folder")

@@ -31,7 +31,8 @@ final class PickupPlugin: BerthPlugin {
         await service.attach(object)
         try await service.start(config: config)
         self.service.withLock { $0 = service }
-        context.logger.info("pickup watches \(service.watcher.directories.count) folders under \(context.stateDirectory)")
+        context.logger.info(
+            "pickup watches \(service.watcher.directories.count) folders under \(context.stateDirectory)")
     }
 
     func reload(config: ConfigNode?) async throws {
@@ -40,7 +41,10 @@ final class PickupPlugin: BerthPlugin {
     }
 
     func stop() async {
-        let running = service.withLock { s -> PickupService? in defer { s = nil }; return s }
+        let running = service.withLock { s -> PickupService? in
+            defer { s = nil }
+            return s
+        }
         await running?.stop()
     }
 }

@@ -26,14 +26,16 @@ final class PickupService: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: PickupWork.self, bufferingPolicy: .unbounded)
         self.continuation = continuation
         watcher = try FolderWatcher(
-            settle: config.settle, onBatch: { continuation.yield(.batch($0)) }, onOverflow: { continuation.yield(.rescan) })
+            settle: config.settle, onBatch: { continuation.yield(.batch($0)) },
+            onOverflow: { continuation.yield(.rescan) })
         let watcher = self.watcher
         consumer.withLock {
             $0 = Task {
                 for await work in stream {
                     switch work {
                     case .batch(let changes): await engine.process(changes)
-                    case .rescan: await engine.rescan(watcher.directories.sorted { $0.name < $1.name }.flatMap(watcher.scan))
+                    case .rescan:
+                        await engine.rescan(watcher.directories.sorted { $0.name < $1.name }.flatMap(watcher.scan))
                     }
                 }
             }
@@ -70,9 +72,13 @@ final class PickupService: Sendable {
         object.withLock { $0 = busObject }
         await engine.setAnnouncer { record in
             if record.status == .deployed {
-                busObject.emit("Deployed", [.string(String(record.id)), .string(record.name), .string(record.target), .string(record.sha256)])
+                busObject.emit(
+                    "Deployed",
+                    [.string(String(record.id)), .string(record.name), .string(record.target), .string(record.sha256)])
             } else {
-                busObject.emit("DeployFailed", [.string(String(record.id)), .string(record.name), .string(record.target), .string(record.error)])
+                busObject.emit(
+                    "DeployFailed",
+                    [.string(String(record.id)), .string(record.name), .string(record.target), .string(record.error)])
             }
         }
         publishDirectories()

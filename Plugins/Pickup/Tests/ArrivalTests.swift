@@ -11,7 +11,9 @@ import Testing
             let files = pickup.folder("files")
             let outside = try Files.makeTemp()
             defer { try? FileManager.default.removeItem(atPath: outside) }
-            for name in ["cp.txt", "mv.txt", "rsync.txt"] { try Files.write(outside + "/" + name, "content of \(name)") }
+            for name in ["cp.txt", "mv.txt", "rsync.txt"] {
+                try Files.write(outside + "/" + name, "content of \(name)")
+            }
 
             #expect(try await env.run(["cp", outside + "/cp.txt", files + "/"]).status == 0)
             #expect(try await env.run(["mv", outside + "/mv.txt", files + "/"]).status == 0)
@@ -53,7 +55,10 @@ import Testing
             let seen = pickup.outcomes(named: "notes.txt")
             #expect(seen.count == 3)
             #expect(seen[1].detail == (try await Files.sha256(of: "v2")) && seen[2].detail == seen[1].detail)
-            #expect(pickup.outcomes.allSatisfy { !$0.name.hasSuffix("~") && !$0.name.hasSuffix(".swp") && $0.name != "4913" })
+            #expect(
+                pickup.outcomes.allSatisfy {
+                    !$0.name.hasSuffix("~") && !$0.name.hasSuffix(".swp") && $0.name != "4913"
+                })
         }
     }
 
@@ -67,7 +72,8 @@ import Testing
                 try? FileManager.default.removeItem(atPath: clone)
             }
             func git(_ dir: String, _ args: [String]) async throws {
-                let r = try await env.run(["git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"] + args)
+                let r = try await env.run(
+                    ["git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"] + args)
                 if r.status != 0 { throw TestFailure("git \(args): \(r)") }
             }
             try await git(origin, ["init", "-q", "-b", "main"])
@@ -82,9 +88,11 @@ import Testing
             try await git(clone, ["clone", "-q", origin, "."])
 
             // The folder lives inside the clone; subfolders are watched, .git never is.
-            _ = try await pickup.call("AddDirectory", [
-                .string("repo"), .string(clone), .string("files"), .vardict([("recursive", .bool(true))]),
-            ])
+            _ = try await pickup.call(
+                "AddDirectory",
+                [
+                    .string("repo"), .string(clone), .string("files"), .vardict([("recursive", .bool(true))]),
+                ])
             try await pickup.waitFor("base.txt")
             try await git(clone, ["checkout", "-q", "more"])
             for i in 0..<20 { try await pickup.waitFor("f\(i).txt") }
@@ -102,7 +110,8 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: parent) }
             let folder = parent + "/drop"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            _ = try await pickup.call("AddDirectory", [.string("drop"), .string(folder), .string("files"), .vardict([])])
+            _ = try await pickup.call(
+                "AddDirectory", [.string("drop"), .string(folder), .string("files"), .vardict([])])
             try Files.write(folder + "/one.txt", "1")
             try await pickup.waitFor("one.txt")
             try FileManager.default.removeItem(atPath: folder)
@@ -120,9 +129,11 @@ import Testing
             try Files.write(files + "/queued.txt", "1")
             try Files.write(files + "/queued.txt", "2")
             // Deploy() is not paused: its outcome arriving proves the queued change was seen and held.
-            _ = try await pickup.call("Deploy", [.string("probe.txt"), .array(element: "y", [.byte(1)]), .string("files")])
+            _ = try await pickup.call(
+                "Deploy", [.string("probe.txt"), .array(element: "y", [.byte(1)]), .string("files")])
             try await pickup.waitFor("probe.txt")
-            let paused = try await pickup.client.getProperty("org.berth.Berth1", PickupHarness.path, PickupHarness.interface, "Paused")
+            let paused = try await pickup.client.getProperty(
+                "org.berth.Berth1", PickupHarness.path, PickupHarness.interface, "Paused")
             #expect(paused == .bool(true))
             #expect(pickup.outcomes(named: "queued.txt").isEmpty)
             #expect(try await env.berthctl(["pickup", "resume"]).status == 0)

@@ -19,7 +19,8 @@ import Testing
                     _ = try await pickup.call("Deploy", [.string(name), bytes("data"), .string("files")])
                     Issue.record("Deploy accepted \(name.debugDescription)")
                 } catch let error as DBusError {
-                    #expect(error.name == "org.berth.Berth1.Error.InvalidArgument", "\(name.debugDescription): \(error)")
+                    #expect(
+                        error.name == "org.berth.Berth1.Error.InvalidArgument", "\(name.debugDescription): \(error)")
                 }
             }
             for target in ["", "nowhere", "instances/", "instances/../x"] {
@@ -29,7 +30,8 @@ import Testing
             }
             // A real client (busctl) sees the same error name.
             let r = try await env.busctl([
-                "call", "org.berth.Berth1", PickupHarness.path, PickupHarness.interface, "Deploy", "says", "../x", "1", "65",
+                "call", "org.berth.Berth1", PickupHarness.path, PickupHarness.interface, "Deploy", "says", "../x", "1",
+                "65",
                 "files",
             ])
             #expect(r.status != 0 && r.stderr.contains("plain name"), "\(r)")
@@ -47,10 +49,13 @@ import Testing
             let rows = try await pickup.deployments()
             #expect(rows.first?[3] == "failed" && rows.first?[0] == seen[0].id)
             // instances/<app> without the instances plugin: failed the same way.
-            try FileManager.default.createDirectory(atPath: pickup.folder("instances") + "/shop", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: pickup.folder("instances") + "/shop", withIntermediateDirectories: true)
             try Files.write(pickup.folder("instances") + "/shop/shop.tar.gz", "not really")
             let shop = try await pickup.waitFor("shop.tar.gz")
-            #expect(!shop[0].ok && shop[0].target == "instances/shop" && shop[0].detail.contains("instances plugin is not active"))
+            #expect(
+                !shop[0].ok && shop[0].target == "instances/shop"
+                    && shop[0].detail.contains("instances plugin is not active"))
         }
     }
 
@@ -62,12 +67,14 @@ import Testing
             try Files.write(config + "/good.yaml", "fixture:\n  items:\n    a: \"1\"\n")
             let good = try await pickup.waitFor("good.yaml")
             #expect(good[0].ok, "\(good)")
-            let items = try await pickup.client.getProperty("org.berth.Berth1", "/org/berth/Berth1/fixture", "org.berth.Berth1.Fixture", "Items")
+            let items = try await pickup.client.getProperty(
+                "org.berth.Berth1", "/org/berth/Berth1/fixture", "org.berth.Berth1.Fixture", "Items")
             #expect("\(items)".contains("\"a\""), "\(items)")
             try Files.write(config + "/bad.yaml", "fixture:\n  items:\n    b: \"2\"\n  typo: 1\n")
             let bad = try await pickup.waitFor("bad.yaml")
             #expect(!bad[0].ok && bad[0].detail.contains("typo"), "\(bad)")
-            let after = try await pickup.client.getProperty("org.berth.Berth1", "/org/berth/Berth1/fixture", "org.berth.Berth1.Fixture", "Items")
+            let after = try await pickup.client.getProperty(
+                "org.berth.Berth1", "/org/berth/Berth1/fixture", "org.berth.Berth1.Fixture", "Items")
             #expect(after == items)
         }
     }
@@ -77,16 +84,22 @@ import Testing
             let pickup = try await PickupHarness.start(env)
             let source = try Files.makeTemp()
             defer { try? FileManager.default.removeItem(atPath: source) }
-            _ = try await pickup.call("AddDirectory", [
-                .string("site"), .string(source), .string("files"),
-                .vardict([("markers", .bool(true)), ("undeploy_on_delete", .bool(true)), ("patterns", .strings(["*.html"]))]),
-            ])
+            _ = try await pickup.call(
+                "AddDirectory",
+                [
+                    .string("site"), .string(source), .string("files"),
+                    .vardict([
+                        ("markers", .bool(true)), ("undeploy_on_delete", .bool(true)),
+                        ("patterns", .strings(["*.html"])),
+                    ]),
+                ])
             try Files.write(source + "/index.html", "v1")
             try await pickup.waitFor("index.html")
             try Files.write(source + "/index.html", "v2")
             let two = try await pickup.waitFor("index.html", count: 2)
             try await waitUntil("the .deployed marker names the second deployment") {
-                (try? String(contentsOfFile: source + "/index.html.deployed", encoding: .utf8))?.hasPrefix(two[1].id + " ") == true
+                (try? String(contentsOfFile: source + "/index.html.deployed", encoding: .utf8))?.hasPrefix(
+                    two[1].id + " ") == true
             }
             try Files.write(source + "/skip.txt", "not an html file")
             let id = try await pickup.call("Rollback", [.string("index.html"), .string("files")]).first?.string ?? ""
@@ -104,7 +117,9 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: published))
             #expect(!FileManager.default.fileExists(atPath: source + "/index.html.deployed"))
             #expect(pickup.outcomes(named: "skip.txt").isEmpty)
-            await #expect(throws: DBusError.self) { _ = try await pickup.call("Undeploy", [.string("index.html"), .string("files")]) }
+            await #expect(throws: DBusError.self) {
+                _ = try await pickup.call("Undeploy", [.string("index.html"), .string("files")])
+            }
         }
     }
 
@@ -112,14 +127,18 @@ import Testing
         try await TestEnvironment.with { env in
             let source = try Files.makeTemp()
             defer { try? FileManager.default.removeItem(atPath: source) }
-            let pickup = try await PickupHarness.start(env, config: """
-                pickup:
-                  dirs:
-                    defs: {path: \(source), target: services, markers: true}
-                """)
+            let pickup = try await PickupHarness.start(
+                env,
+                config: """
+                    pickup:
+                      dirs:
+                        defs: {path: \(source), target: services, markers: true}
+                    """)
             try Files.write(source + "/api.yaml", "exec: [/bin/true]\n")
             let seen = try await pickup.waitFor("api.yaml")
-            try await waitUntil("api.yaml.failed written") { FileManager.default.fileExists(atPath: source + "/api.yaml.failed") }
+            try await waitUntil("api.yaml.failed written") {
+                FileManager.default.fileExists(atPath: source + "/api.yaml.failed")
+            }
             let reason = try String(contentsOfFile: source + "/api.yaml.failed", encoding: .utf8)
             #expect(reason.contains(seen[0].detail))
         }
@@ -130,7 +149,8 @@ import Testing
             let pickup = try await PickupHarness.start(env)
             let extra = try Files.makeTemp()
             defer { try? FileManager.default.removeItem(atPath: extra) }
-            _ = try await pickup.call("AddDirectory", [.string("extra"), .string(extra), .string("files"), .vardict([])])
+            _ = try await pickup.call(
+                "AddDirectory", [.string("extra"), .string(extra), .string("files"), .vardict([])])
             try Files.write(pickup.folder("files") + "/keep.txt", "keep")
             try Files.write(extra + "/x.txt", "x")
             try await pickup.waitFor("keep.txt")
@@ -147,7 +167,8 @@ import Testing
             #expect(after.count == before.count + 2)
             #expect(FileManager.default.fileExists(atPath: pickup.stateDir + "/published/keep.txt"))
             // The folder added at run time came back and is live.
-            let dirs = try await pickup.client.getProperty("org.berth.Berth1", PickupHarness.path, PickupHarness.interface, "Directories")
+            let dirs = try await pickup.client.getProperty(
+                "org.berth.Berth1", PickupHarness.path, PickupHarness.interface, "Directories")
             #expect("\(dirs)".contains(extra))
             try Files.write(extra + "/y.txt", "y")
             try await pickup.waitFor("y.txt")

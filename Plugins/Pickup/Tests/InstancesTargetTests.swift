@@ -39,7 +39,8 @@ import Testing
             #expect(try await env.run(["mv", staging + "/shop-1.tar.gz", app + "/"]).status == 0)
             let good = try await pickup.waitFor("shop-1.tar.gz", timeout: .seconds(30))
             #expect(good[0].ok && good[0].target == "instances/shop", "\(good)")
-            let list = try await pickup.client.call("org.berth.Berth1", "/org/berth/Berth1/instances", "org.berth.Berth1.Instances", "List")
+            let list = try await pickup.client.call(
+                "org.berth.Berth1", "/org/berth/Berth1/instances", "org.berth.Berth1.Instances", "List")
             #expect("\(list)".contains("shop") && "\(list)".contains("running"), "\(list)")
 
             try await bundle(env, staging + "/shop-2.tar.gz", withServer: false)

@@ -15,7 +15,8 @@ import Testing
     }
 
     func makeService(_ root: String) async throws -> (PickupService, Recorder) {
-        let targets = DeployTargets(peer: { _ in nil }, importConfig: { _ in throw BerthError.notSupported("no importer") })
+        let targets = DeployTargets(
+            peer: { _ in nil }, importConfig: { _ in throw BerthError.notSupported("no importer") })
         var config = PickupConfig()
         config.settle = .milliseconds(5)
         let service = try PickupService(stateDirectory: root, config: config, targets: targets)

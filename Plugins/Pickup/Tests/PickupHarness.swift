@@ -68,7 +68,10 @@ final class PickupHarness: Sendable {
             for await signal in stream {
                 let f = signal.arguments.map { $0.string ?? "" }
                 guard f.count == 4 else { continue }
-                self?.seen.withLock { $0.append(Outcome(ok: signal.member == "Deployed", id: f[0], name: f[1], target: f[2], detail: f[3])) }
+                self?.seen.withLock {
+                    $0.append(
+                        Outcome(ok: signal.member == "Deployed", id: f[0], name: f[1], target: f[2], detail: f[3]))
+                }
             }
         }
         task.withLock { $0 = t }

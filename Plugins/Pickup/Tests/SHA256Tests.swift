@@ -21,7 +21,9 @@ import Testing
         #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         let text = Array(String(repeating: "pickup ", count: 300).utf8)
         var hasher = SHA256()
-        for chunk in stride(from: 0, to: text.count, by: 37) { hasher.update(Array(text[chunk..<min(chunk + 37, text.count)])) }
+        for chunk in stride(from: 0, to: text.count, by: 37) {
+            hasher.update(Array(text[chunk..<min(chunk + 37, text.count)]))
+        }
         #expect(hasher.finalizeHex() == SHA256.hex(text))
     }
 
@@ -40,9 +42,10 @@ import Testing
         append(3, InotifyEvent.closeWrite, "web.yaml", padded: 16)
         append(-1, InotifyEvent.overflow, "", padded: 0)
         let events = bytes.withUnsafeBytes { Inotify.parse($0) }
-        #expect(events == [
-            InotifyEvent(wd: 3, mask: InotifyEvent.closeWrite, cookie: 0, name: "web.yaml"),
-            InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: ""),
-        ])
+        #expect(
+            events == [
+                InotifyEvent(wd: 3, mask: InotifyEvent.closeWrite, cookie: 0, name: "web.yaml"),
+                InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: ""),
+            ])
     }
 }

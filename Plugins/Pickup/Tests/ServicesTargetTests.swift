@@ -23,7 +23,8 @@ import Testing
             let first = try await pickup.waitFor("web.yaml")
             #expect(first[0].ok && first[0].target == "services", "\(first)")
 
-            _ = try await pickup.client.call("org.berth.Berth1", Self.services, "org.berth.Berth1.Services", "Start", [.string("web")])
+            _ = try await pickup.client.call(
+                "org.berth.Berth1", Self.services, "org.berth.Berth1.Services", "Start", [.string("web")])
             try await waitUntil("web is active") { (try? await state(pickup, "web", "State"))?.string == "active" }
             let pid = try await state(pickup, "web", "MainPID")
 
