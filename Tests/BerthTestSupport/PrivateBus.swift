@@ -35,8 +35,13 @@ public final class PrivateBus: @unchecked Sendable {
             ["dbus-daemon", "--config-file=\(dir)/bus.conf", "--nofork", "--nopidfile"], stdout: dir + "/dbus.log",
             stderr: dir + "/dbus.log")
         let bus = PrivateBus(address: "unix:path=" + socket, socket: socket, process: process)
+        // The socket file appears at bind(), before listen(): wait until a connection is accepted.
         try await waitUntil("dbus-daemon listens on \(socket)", timeout: .seconds(10)) {
-            FileManager.default.fileExists(atPath: socket)
+            FileManager.default.fileExists(atPath: socket) && (try? BusConnection(.address(bus.address), description: "probe"))
+                .map { connection in
+                    connection.close()
+                    return true
+                } ?? false
         }
         return bus
     }

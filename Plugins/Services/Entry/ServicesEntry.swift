@@ -1,3 +1,9 @@
-// The C entry symbols of libServicesPlugin.so (see Package.swift for why they live apart from the logic).
+// The C entry symbols of libServicesPlugin.so. They live in their own target (see Package.swift): every plugin exports
+// the same two symbols, and the plugins' logic is linked together into the one test binary.
 import BerthKit
 import ServicesPlugin
+
+@_cdecl("berth_plugin_abi") public func berthPluginABI() -> UnsafePointer<CChar> { PluginABI.key }
+@_cdecl("berth_plugin_entry") public func berthPluginEntry() -> UnsafeMutableRawPointer {
+    PluginABI.entry(makeServicesPlugin())
+}

@@ -1,0 +1,58 @@
+import BerthKit
+
+/// The `pickup:` section:
+///
+///     pickup:
+///       keep_versions: 5          # copies kept per artifact for Rollback
+///       settle: 5ms               # quiet time before a burst of changes is deployed
+///       markers: false            # NAME.deployed / NAME.failed beside sources in the built-in folders
+///       dirs:
+///         NAME: {path: /abs/path, target: services, patterns: ["*.yaml"], recursive: false,
+///                undeploy_on_delete: false, markers: false}
+struct PickupConfig: Sendable, Equatable {
+    var keepVersions = 5
+    var settle: Duration = .milliseconds(5)
+    var markers = false
+    var dirs: [PickupDirectory] = []
+
+    static func parse(_ node: ConfigNode?, path: String = "pickup") throws -> PickupConfig {
+        var config = PickupConfig()
+        guard let node else { return config }
+        let reader = try ConfigReader(node, path: path)
+        config.keepVersions = try reader.int("keep_versions", in: 1...1000) ?? config.keepVersions
+        if let settle = try reader.duration("settle") {
+            guard settle <= .seconds(10) else { throw reader.error("settle", "must be at most 10s, got \(settle)") }
+            config.settle = settle
+        }
+        config.markers = try reader.bool("markers") ?? false
+        if let dirs = try reader.reader("dirs") {
+            for entry in dirs.entries() {
+                let dir = try ConfigReader(entry.value, path: dirs.keyPath(entry.key))
+                guard NameRules.isPlainIdentifier(entry.key),
+                    !["services", "config", "files", "instances"].contains(entry.key)
+                else {
+                    throw dirs.error(
+                        entry.key, "a folder name must be letters, digits, - _ . and not a built-in folder's name")
+                }
+                let folder = try dir.required("path", dir.nonEmptyString)
+                guard folder.hasPrefix("/") else {
+                    throw dir.error("path", "must be an absolute path, got \"\(folder)\"")
+                }
+                let target = try dir.required("target", dir.nonEmptyString)
+                do { try NameRules.checkTarget(target, allowBareInstances: true) } catch let error as BerthError {
+                    throw dir.error("target", error.message)
+                }
+                config.dirs.append(
+                    PickupDirectory(
+                        name: entry.key, path: folder, target: target, patterns: try dir.stringList("patterns"),
+                        recursive: try dir.bool("recursive") ?? false,
+                        undeployOnDelete: try dir.bool("undeploy_on_delete") ?? false,
+                        markers: try dir.bool("markers") ?? false, origin: .config))
+                try dir.finish()
+            }
+            try dirs.finish()
+        }
+        try reader.finish()
+        return config
+    }
+}

@@ -1,0 +1,143 @@
+import BerthKit
+import Synchronization
+
+/// Where deployments go: the peers and the config importer (from the plugin context; tests pass their own).
+struct DeployTargets: Sendable {
+    var peer: @Sendable (String) -> (any BerthPlugin)?
+    var importConfig: @Sendable (String) async throws -> Void
+}
+
+/// What the engine tells the bus: every deployment's outcome (`Deployed` / `DeployFailed`).
+typealias DeploymentAnnouncer = @Sendable (DeploymentRecord) -> Void
+
+/// The deployment logic: turns changes in folders, uploads and requests into deployments, one at a time, each
+/// logged, stored content-addressed, announced, and marked beside its source when the folder asks for markers.
+actor PickupEngine {
+    let log: DeploymentLog
+    let store: ArtifactStore
+    let targets: DeployTargets
+    let stateDirectory: String
+    var keepVersions: Int
+    var builtinMarkers: Bool
+    var directories: [String: PickupDirectory] = [:]
+    /// Set from the bus thread (`Paused`); read when a batch arrives.
+    nonisolated let pausedFlag = Mutex(false)
+    var queued: [PickupChange] = []
+    var announce: DeploymentAnnouncer = { _ in }
+
+    init(stateDirectory: String, targets: DeployTargets, keepVersions: Int, builtinMarkers: Bool) throws {
+        self.stateDirectory = stateDirectory
+        try FileSystem.makeDirectories(stateDirectory)
+        log = try DeploymentLog(path: stateDirectory + "/pickup.sqlite")
+        store = try ArtifactStore(root: stateDirectory + "/store")
+        self.targets = targets
+        self.keepVersions = keepVersions
+        self.builtinMarkers = builtinMarkers
+    }
+
+    func setAnnouncer(_ announcer: @escaping DeploymentAnnouncer) { announce = announcer }
+
+    func configure(keepVersions: Int, builtinMarkers: Bool) {
+        self.keepVersions = keepVersions
+        self.builtinMarkers = builtinMarkers
+    }
+
+    func setDirectory(_ directory: PickupDirectory) { directories[directory.name] = directory }
+    func removeDirectory(_ name: String) { directories[name] = nil }
+
+    nonisolated var isPaused: Bool { pausedFlag.withLock { $0 } }
+
+    /// Deploys what was queued while paused (once per path, in arrival order), when no longer paused.
+    func drainQueue() async {
+        guard !isPaused, !queued.isEmpty else { return }
+        let work = queued
+        queued = []
+        await process(work)
+    }
+
+    /// Deploys a batch of changes (or queues it while paused).
+    func process(_ batch: [PickupChange]) async {
+        if isPaused {
+            for change in batch {
+                queued.removeAll { $0.path == change.path }
+                queued.append(change)
+            }
+            return
+        }
+        for change in batch { await apply(change) }
+    }
+
+    private func apply(_ change: PickupChange) async {
+        guard let directory = directories[change.directory], let target = directory.target(forRelative: change.relative)
+        else { return }
+        let name = FileSystem.baseName(change.relative)
+        let markers = directory.markers || (directory.origin == .builtin && builtinMarkers)
+        if change.kind == .removed {
+            guard (try? log.current(name: name, target: target))??.status == .deployed else { return }
+            _ = try? await undeploy(name: name, target: target, source: change.path)
+            if markers { Markers.clear(change.path) }
+            return
+        }
+        // What is there now: a file that is gone again (moved on before the settle ended) deploys nothing.
+        guard let bytes = try? ArtifactStore.read(change.path) else { return }
+        let sha = SHA256.hex(bytes)
+        if let current = try? log.current(name: name, target: target), current.status == .deployed,
+            current.sha256 == sha, change.fromRescan || current.timeUSec >= change.detectedUSec
+        {
+            return  // unchanged since it was deployed, or already deployed after this change was seen
+        }
+        let record = await deploy(name: name, bytes: bytes, sha256: sha, target: target, source: change.path)
+        if markers { Markers.write(beside: change.path, record) }
+    }
+
+    /// Deploys one artifact, logs and announces the outcome; returns the record.
+    @discardableResult
+    func deploy(name: String, bytes: [UInt8], sha256: String? = nil, target: String, source: String) async
+        -> DeploymentRecord
+    {
+        let sha = sha256 ?? SHA256.hex(bytes)
+        var record = DeploymentRecord(
+            name: name, target: target, source: source, sha256: sha, size: Int64(bytes.count), timeUSec: realtimeUSec(),
+            status: .deployed, error: "")
+        do {
+            let stored = try store.store(bytes, sha256: sha, name: name)
+            try await perform(target: target, name: name, bytes: bytes, storedPath: stored, source: source)
+        } catch {
+            record.status = .failed
+            record.error = Self.describe(error)
+        }
+        record.timeUSec = realtimeUSec()
+        do {
+            record = try log.append(record)
+        } catch {
+            record.status = .failed
+            record.error = "the deployment log could not be written: \(Self.describe(error))"
+        }
+        if record.status == .deployed { pruneStore(name: name) }
+        announce(record)
+        return record
+    }
+
+    /// Deploys every file in the folders whose content differs from what the log says is deployed (at start, and
+    /// after an inotify queue overflow lost events).
+    func rescan(_ changes: [PickupChange]) async {
+        await process(changes)
+    }
+
+    func listDeployments(limit: Int) throws -> [DeploymentRecord] { try log.list(limit: limit) }
+    func savedDirectories() throws -> [PickupDirectory] { try log.savedDirectories() }
+    func saveDirectory(_ directory: PickupDirectory) throws { try log.saveDirectory(directory) }
+    func deleteSavedDirectory(_ name: String) throws { try log.deleteDirectory(name) }
+
+    /// Keeps the newest `keepVersions` copies of an artifact for Rollback.
+    private func pruneStore(name: String) {
+        guard let drop = try? log.versionsToDrop(name: name, keep: keepVersions), !drop.isEmpty else { return }
+        store.remove(name: name, versions: drop)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? BerthError { return error.message }
+        if let error = error as? DBusError { return error.description }
+        return String(describing: error)
+    }
+}

@@ -1,0 +1,124 @@
+import BerthKit
+import Synchronization
+
+/// Work for the one task that feeds the engine, in the order it happened.
+enum PickupWork: Sendable {
+    case batch([PickupChange])
+    case rescan
+}
+
+/// The running plugin: folders (built-in, from config, added at run time), the watcher, the engine and the task
+/// between them. `PickupInterface` calls into this.
+final class PickupService: Sendable {
+    let engine: PickupEngine
+    let watcher: FolderWatcher
+    let stateDirectory: String
+    private let continuation: AsyncStream<PickupWork>.Continuation
+    private let consumer: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let object = Mutex<BusObject?>(nil)
+
+    init(stateDirectory: String, config: PickupConfig, targets: DeployTargets) throws {
+        self.stateDirectory = stateDirectory
+        let engine = try PickupEngine(
+            stateDirectory: stateDirectory, targets: targets, keepVersions: config.keepVersions,
+            builtinMarkers: config.markers)
+        self.engine = engine
+        let (stream, continuation) = AsyncStream.makeStream(of: PickupWork.self, bufferingPolicy: .unbounded)
+        self.continuation = continuation
+        watcher = try FolderWatcher(
+            settle: config.settle, onBatch: { continuation.yield(.batch($0)) },
+            onOverflow: { continuation.yield(.rescan) })
+        let watcher = self.watcher
+        consumer.withLock {
+            $0 = Task {
+                for await work in stream {
+                    switch work {
+                    case .batch(let changes): await engine.process(changes)
+                    case .rescan:
+                        await engine.rescan(watcher.directories.sorted { $0.name < $1.name }.flatMap(watcher.scan))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Watches every folder, rescans them all (files changed while the daemon was down deploy), then reads events.
+    func start(config: PickupConfig) async throws {
+        for directory in PickupDirectory.builtins(stateDirectory: stateDirectory) {
+            try FileSystem.makeDirectories(directory.path)
+            await add(directory)
+        }
+        for directory in config.dirs { await add(directory) }
+        for directory in try await engine.savedDirectories() { await add(directory) }
+        // The watches exist (the kernel queues what changes from now on); deploy what changed while the daemon was
+        // down before reading any event, and before the daemon takes its bus name.
+        await engine.rescan(scanAll())
+        try watcher.start()
+    }
+
+    func scanAll() -> [PickupChange] {
+        watcher.directories.sorted { $0.name < $1.name }.flatMap(watcher.scan)
+    }
+
+    func stop() async {
+        watcher.stop()
+        continuation.finish()
+        consumer.withLock { $0 }?.cancel()
+        await consumer.withLock { $0 }?.value
+        object.withLock { $0 }?.remove()
+    }
+
+    func attach(_ busObject: BusObject) async {
+        object.withLock { $0 = busObject }
+        await engine.setAnnouncer { record in
+            if record.status == .deployed {
+                busObject.emit(
+                    "Deployed",
+                    [.string(String(record.id)), .string(record.name), .string(record.target), .string(record.sha256)])
+            } else {
+                busObject.emit(
+                    "DeployFailed",
+                    [.string(String(record.id)), .string(record.name), .string(record.target), .string(record.error)])
+            }
+        }
+        publishDirectories()
+    }
+
+    /// Asks for a rescan of every folder (as after an inotify overflow).
+    func requestRescan() { continuation.yield(.rescan) }
+
+    func add(_ directory: PickupDirectory) async {
+        await engine.setDirectory(directory)
+        watcher.add(directory)
+        publishDirectories()
+    }
+
+    /// Adds a folder at run time and deploys what is already in it (unless the log has that very content).
+    func addAndScan(_ directory: PickupDirectory) async {
+        await add(directory)
+        continuation.yield(.batch(watcher.scan(directory)))
+    }
+
+    func remove(_ name: String) async {
+        watcher.remove(name)
+        await engine.removeDirectory(name)
+        publishDirectories()
+    }
+
+    /// Applies a changed config section: folders from config that changed are replaced, gone ones removed.
+    func reload(_ config: PickupConfig) async {
+        await engine.configure(keepVersions: config.keepVersions, builtinMarkers: config.markers)
+        let current = watcher.directories.filter { $0.origin == .config }
+        for old in current where !config.dirs.contains(old) { await remove(old.name) }
+        for new in config.dirs where !current.contains(new) {
+            await addAndScan(new)
+        }
+    }
+
+    func publishDirectories() {
+        let rows = watcher.directories.sorted { $0.name < $1.name }.map {
+            [DBusValue.string($0.name), .string($0.path), .string($0.target)]
+        }
+        object.withLock { $0 }?.set("Directories", .structs("(sss)", rows))
+    }
+}
