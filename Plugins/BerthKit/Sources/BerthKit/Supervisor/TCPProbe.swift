@@ -1,3 +1,4 @@
+import CBerthShim
 import Glibc
 import Synchronization
 
