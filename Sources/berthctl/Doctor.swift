@@ -116,13 +116,16 @@ struct Doctor {
             }
             checks.append(.fail(label, "berthd.service is \(enabled.text)", fix: "\(command) enable --now berthd"))
         }
-        let active = await ProgramOutput.run(scope + ["--no-pager", "is-active", "berthd.service"])?.text ?? "unknown"
+        // is-enabled reads unit files; is-active needs the manager itself.
+        let active = await ProgramOutput.run(scope + ["--no-pager", "is-active", "berthd.service"])?.text ?? ""
         let journal = system ? "journalctl -u berthd" : "journalctl --user -u berthd"
         switch active {
         case "active", "reloading": checks.append(.ok(label, "berthd.service is \(active)"))
         case "activating": checks.append(.warn(label, "berthd.service is still starting", fix: "wait, then check \(journal)"))
-        default:
+        case "inactive", "failed", "deactivating":
             checks.append(.fail(label, "berthd.service is \(active)", fix: "\(command) start berthd; if it fails, see \(journal)"))
+        default:
+            checks.append(.skip(label, "\(command) cannot reach a systemd manager (\(active)): cannot check whether berthd.service is active"))
         }
         return checks
     }
