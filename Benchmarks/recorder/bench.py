@@ -14,7 +14,7 @@ deployment with busctl, waits for N files, stops, and measures:
 """
 import json, os, random, shutil, signal, subprocess, sys, tempfile, time
 
-BUILD = os.environ.get("BUILD", ".build-rec2/release")
+BUILD = os.environ.get("BUILD", ".build/release")
 TICK = os.sysconf("SC_CLK_TCK")
 PATH, IFACE = "/org/berth/Berth1/recorder", "org.berth.Berth1.Recorder"
 

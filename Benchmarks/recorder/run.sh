@@ -4,7 +4,7 @@
 # Needs python3 (standard library only), dbus-daemon and busctl; no sound card, no root.
 set -eu
 cd "$(dirname "$0")/../.."
-SCRATCH=${SCRATCH:-.build-rec2}
+SCRATCH=${SCRATCH:-.build}
 if [ "${1:-}" = "--build" ]; then
     shift
     swift build -c release --scratch-path "$SCRATCH"

@@ -3,8 +3,8 @@
 #
 #   Benchmarks/services/run.sh [--build]
 #
-#   --build            swift build -c release --scratch-path .build-svc first
-#   BUILD=DIR          where the release berthd, libBerthKit.so and libServicesPlugin.so are (default .build-svc/release)
+#   --build            swift build -c release first
+#   BUILD=DIR          where the release berthd, libBerthKit.so and libServicesPlugin.so are (default .build/release)
 #   SUPERVISOR_VENV=D  a venv with `pip install supervisor` (default /tmp/svenv; created when missing)
 #   STARTS=200 CRASHES=100 MANY=100
 #
@@ -17,10 +17,10 @@
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd -- "$here/../.." && pwd)
-BUILD=${BUILD:-$root/.build-svc/release}
+BUILD=${BUILD:-$root/.build/release}
 SUPERVISOR_VENV=${SUPERVISOR_VENV:-/tmp/svenv}
 STARTS=${STARTS:-200} CRASHES=${CRASHES:-100} MANY=${MANY:-100}
-[[ ${1:-} == --build ]] && (cd "$root" && swift build -c release --scratch-path .build-svc)
+[[ ${1:-} == --build ]] && (cd "$root" && swift build -c release)
 [[ -x $SUPERVISOR_VENV/bin/supervisord ]] || { python3 -m venv "$SUPERVISOR_VENV" && "$SUPERVISOR_VENV/bin/pip" install -q supervisor; }
 
 work=$(mktemp -d /tmp/berth-svc-bench-XXXXXX)
