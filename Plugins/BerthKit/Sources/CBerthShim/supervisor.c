@@ -1,4 +1,4 @@
-// The supervisor's C side: fork/exec with only async-signal-safe calls in the child, reaping, a SIGCHLD handler
+// The supervisor's C side: clone(CLONE_VM | CLONE_VFORK)/exec with only async-signal-safe calls in the child, reaping, a SIGCHLD handler
 // that wakes the epoll thread, credential-checked datagrams and epoll without the packed struct.
 #include "CBerthShim.h"
 
@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,8 +22,10 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-// Everything below until the end of cberth_spawn's child branch runs between fork and exec in a child of a
-// multithreaded process: only async-signal-safe calls (no malloc, no locks, no stdio).
+// Everything below until the end of child_entry runs between clone and exec in a child that shares the parent's
+// memory (CLONE_VM | CLONE_VFORK, as glibc's posix_spawn does; the parent thread is suspended until the child
+// execs or exits): only async-signal-safe calls, no malloc, no locks, no stdio, no writes to shared data. Not
+// copying the page tables, as fork would, saves milliseconds per spawn in a large multithreaded daemon.
 static void child_fail(int report_fd, int step) {
     int payload[2] = {step, errno};
     ssize_t unused = write(report_fd, payload, sizeof payload);
@@ -63,6 +67,20 @@ static void child_main(const cberth_spawn_request *r, pid_t parent, int report_f
     child_fail(report_fd, CBERTH_SPAWN_STEP_EXEC);
 }
 
+struct child_args {
+    const cberth_spawn_request *request;
+    pid_t parent;
+    int report_fd;
+};
+
+static int child_entry(void *raw) {
+    struct child_args *args = raw;
+    child_main(args->request, args->parent, args->report_fd);
+    return 127;  // not reached: child_main execs or exits
+}
+
+#define CBERTH_CHILD_STACK (256 * 1024)
+
 int cberth_spawn(const cberth_spawn_request *request, pid_t *pid, int *failed_step) {
     *pid = 0;
     *failed_step = CBERTH_SPAWN_STEP_NONE;
@@ -71,18 +89,25 @@ int cberth_spawn(const cberth_spawn_request *request, pid_t *pid, int *failed_st
         *failed_step = CBERTH_SPAWN_STEP_FORK;
         return errno;
     }
-    // Block every signal around fork so that no handler of ours runs in the child before exec.
+    void *stack = mmap(NULL, CBERTH_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        int saved = errno;
+        close(report[0]);
+        close(report[1]);
+        *failed_step = CBERTH_SPAWN_STEP_FORK;
+        return saved;
+    }
+    // Block every signal around clone so that no handler of ours runs in the child before exec. The child has
+    // its own copy of the dispositions (no CLONE_SIGHAND) and resets them; the read end of the report pipe is
+    // close-on-exec, so the child never holds it past exec.
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t parent = getpid();
-    pid_t child = fork();
-    if (child == 0) {
-        close(report[0]);
-        child_main(request, parent, report[1]);
-    }
+    struct child_args args = {request, getpid(), report[1]};
+    pid_t child = clone(child_entry, (char *)stack + CBERTH_CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, CBERTH_CHILD_STACK);
     close(report[1]);
     if (child < 0) {
         close(report[0]);
