@@ -191,3 +191,25 @@ import Testing
         }
     }
 }
+
+/// Signals emitted from many tasks at once all reach a subscriber, each once (the bus thread's queue loses nothing).
+@Suite struct SignalDeliveryTests {
+    @Test(.timeLimit(.minutes(1))) func burstsFromManyTasksArriveCompletely() async throws {
+        try await TestEnvironment.with { env in
+            try env.installPlugins(["libTestFixtureGood.so"])
+            try await env.startDaemon()
+            let client = try env.connect()
+            let stream = try await client.signals(path: "/org/berth/Berth1/fixture", member: "Poked")
+            let count = 3000
+            _ = try await client.call("org.berth.Berth1", "/org/berth/Berth1/fixture", "org.berth.Berth1.Fixture",
+                "PokeFromTasks", [.uint32(UInt32(count))])
+            var seen = Set<String>()
+            var iterator = stream.makeAsyncIterator()
+            while seen.count < count, let signal = await iterator.next() {
+                let inserted = seen.insert(signal.arguments.first?.string ?? "").inserted
+                #expect(inserted, "a signal arrived twice")
+            }
+            #expect(seen.count == count)
+        }
+    }
+}

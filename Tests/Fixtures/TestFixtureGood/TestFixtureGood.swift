@@ -117,6 +117,18 @@ final class FixturePlugin: BerthPlugin {
                     self?.state.withLock { $0.object }?.set("Counter", .uint32(call.uint32(0)))
                     return []
                 },
+                .sync("Poke", in: [BusArg("count", "u")]) { [weak self] call in
+                    guard let object = self?.state.withLock({ $0.object }) else { return [] }
+                    for i in 0..<call.uint32(0) { object.emit("Poked", [.string("poke \(i)")]) }
+                    return []
+                },
+                .async("PokeFromTasks", in: [BusArg("count", "u")]) { [weak self] call in
+                    guard let object = self?.state.withLock({ $0.object }) else { return [] }
+                    await withTaskGroup(of: Void.self) { group in
+                        for i in 0..<call.uint32(0) { group.addTask { object.emit("Poked", [.string("poke \(i)")]) } }
+                    }
+                    return []
+                },
                 .sync("Fail", in: [BusArg("what", "s")]) { call in
                     throw BerthError.invalidArgument("fixture refuses \"\(call.string(0))\"")
                 },
