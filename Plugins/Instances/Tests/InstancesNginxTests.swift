@@ -90,7 +90,8 @@ import Testing
             }
 
             let load = HTTPLoad(port: nginxPort)
-            load.start(threads: bench ? 3 : 1)
+            // The benchmark sends from 6 threads: the issue asks for at least 2,000 requests during one deploy.
+            load.start(threads: bench ? 6 : 1)
             try await waitUntil("the load runs") { load.snapshot.total > 50 }
             let v2 = try InstancesTest.app(env, version: "v2")
             let before = load.snapshot.total

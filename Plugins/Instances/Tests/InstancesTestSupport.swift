@@ -44,21 +44,36 @@ enum InstancesTest {
     }
 
     static func writeServer(_ path: String, version: String, healthy: Bool = true) throws {
+        // A trivial HTTP app that starts in tens of milliseconds: Debian's python3 without site (`-S`, and not a
+        // pyenv shim), raw sockets instead of http.server (whose imports take a few hundred milliseconds), a
+        // thread per connection.
         let script = """
-            #!/usr/bin/env python3
-            import http.server, os
-            class H(http.server.BaseHTTPRequestHandler):
-                def do_GET(self):
-                    ok = \(healthy ? "True" : "False") or self.path != "/healthz"
-                    body = b"\(version)"
-                    self.send_response(200 if ok else 500)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                def log_message(self, *args):
-                    pass
+            #!/usr/bin/python3 -S
+            import os, socket, threading
+            BODY = b"\(version)"
+            HEALTHY = \(healthy ? "True" : "False")
+            def handle(conn):
+                with conn:
+                    data = b""
+                    while b"\\r\\n\\r\\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            return
+                        data += chunk
+                    parts = data.split(b" ", 2)
+                    path = parts[1] if len(parts) > 2 else b"/"
+                    ok = HEALTHY or path != b"/healthz"
+                    status = b"200 OK" if ok else b"500 Internal Server Error"
+                    conn.sendall(b"HTTP/1.0 " + status + b"\\r\\nContent-Length: " + str(len(BODY)).encode()
+                                 + b"\\r\\nConnection: close\\r\\n\\r\\n" + BODY)
+            server = socket.socket()
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind(("127.0.0.1", int(os.environ["PORT"])))
+            server.listen(128)
             print("serving \(version) on", os.environ["PORT"], "config", os.environ.get("BERTH_APPCFG"), flush=True)
-            http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+            while True:
+                conn, _ = server.accept()
+                threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
             """
         try FileSystem.writeAtomically(path, text: script, mode: 0o755)
