@@ -119,8 +119,13 @@ final class PickupHarness: Sendable {
 
 /// Test helpers on files.
 enum Files {
+    /// Writes in place as a shell's `>` does: one open with O_TRUNC, one write, one close (one IN_CLOSE_WRITE).
+    /// Foundation's Data.write may open the file more than once, which shows as a second close-write.
     static func write(_ path: String, _ text: String) throws {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TestFailure("cannot open \(path): \(systemErrorText(errno))") }
+        defer { close(fd) }
+        try FileSystem.writeAll(fd, Array(text.utf8), path: path)
     }
 
     /// sha256 with the system's sha256sum (an independent implementation).
