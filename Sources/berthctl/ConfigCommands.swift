@@ -44,7 +44,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await CLI.run(bus) {
-                let path = file.hasPrefix("/") ? file : Subprocess.currentDirectory() + "/" + file
+                let path = FileSystem.absolute(file)
                 let reply = try await BusTarget.resolve(bus).connect().manager(
                     "ImportConfig", [.string(path), .bool(replace), .bool(dryRun)], timeout: .seconds(120))
                 let rows = (reply.first?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }
@@ -78,11 +78,5 @@ enum Subprocess {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
-
-    static func currentDirectory() -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return "." }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

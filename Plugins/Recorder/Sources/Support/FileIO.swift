@@ -60,10 +60,7 @@ enum FileIO {
         guard isDirectory(path) else { throw BerthError.failed("\"\(path)\" exists and is not a folder") }
     }
 
-    static func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-    }
+    static func isDirectory(_ path: String) -> Bool { FileSystem.isDirectory(path) }
 
     /// Size in bytes, or nil when the file does not exist.
     static func fileSize(_ path: String) -> Int64? {

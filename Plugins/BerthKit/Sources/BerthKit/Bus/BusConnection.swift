@@ -120,10 +120,11 @@ public final class BusConnection: @unchecked Sendable {
     private func loop() {
         threadID.withLock { $0 = pthread_self() }
         while !closed.load(ordering: .sequentiallyConsistent) {
+            // Takes the queued work without allocating when there is none (the common case on every message).
             let work = queue.withLock { q -> [@Sendable () -> Void] in
-                let items = q
-                q.removeAll(keepingCapacity: true)
-                return items
+                if q.isEmpty { return [] }
+                defer { q = [] }
+                return q
             }
             for item in work { item() }
             runPeriodicIfDue()

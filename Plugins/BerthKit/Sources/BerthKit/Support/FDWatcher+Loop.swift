@@ -3,23 +3,13 @@ import Glibc
 
 extension FDWatcher {
     func startThread() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(
-            &thread, nil,
-            { context in
-                let watcher = Unmanaged<FDWatcher>.fromOpaque(context!).takeRetainedValue()
-                watcher.run()
-                return nil
-            }, context)
-        precondition(result == 0, "FDWatcher: pthread_create: \(systemErrorText(result))")
-        pthread_detach(thread)
+        // The loop never returns, so the thread keeps the watcher alive.
+        let thread = OSThread.start(name: "berth-epoll") { [self] in run() }
         state.withLock { $0.thread = thread }
     }
 
     /// The epoll loop. Never returns.
     func run() {
-        cberth_set_thread_name("berth-epoll")
         var tokens = [UInt64](repeating: 0, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
         while true {

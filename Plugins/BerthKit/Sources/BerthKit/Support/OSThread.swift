@@ -11,7 +11,7 @@ public enum OSThread {
     /// Starts a detached thread running `body`. `name` (at most 15 bytes) shows in `ps -L` and /proc.
     @discardableResult
     public static func start(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
-        let threadName = String(name.utf8.prefix(15))!
+        let threadName = String(decoding: name.utf8.prefix(15), as: UTF8.self)
         let box = Unmanaged.passRetained(Body({
             cberth_set_thread_name(threadName)
             body()
