@@ -124,13 +124,16 @@ import Testing
     @Test(.timeLimit(.minutes(1))) func environmentAndWorkingFolderReachTheChild() async throws {
         let (supervisor, dir) = try Support.makeSupervisor()
         defer { Support.removeTree(dir) }
+        let recorder = SnapshotRecorder()
         let unit = supervisor.process(
             ProcessSpec(
                 name: "env", argv: ["sh", "-c", "echo \"$GREETING $(pwd) $(ps -o pgid= -p $$ | tr -d ' ')\""],
                 environment: ["GREETING": "hello"], workingDirectory: "/tmp", logPath: dir + "/env.log",
-                restart: .no))
+                restart: .no),
+            onChange: recorder.record)
         try await unit.start()
-        let pid = unit.snapshot.mainPID
+        // The child may exit before start() returns (MainPID back to 0): take the pid from the spawn's snapshot.
+        let pid = try #require(recorder.spawnPIDs.first)
         #expect(await Support.eventually { unit.snapshot.state == .inactive })
         #expect(unit.tail(lines: 1) == ["hello /tmp \(pid)"])
     }
