@@ -100,7 +100,8 @@ static int burst(sd_bus *bus, int count, const char *prefix, char **argv) {
     int status = 0;
     uint64_t deadline = t0 + 30000000u;
     while (distinct < count) {
-        if (wait_signal(bus, deadline) < 0) break;
+        int r = wait_signal(bus, deadline);
+        if (r < 0) { fprintf(stderr, "burst: stopped waiting after %d: %s\n", distinct, strerror(-r)); break; }
         if (strncmp(last_name, prefix, strlen(prefix)) != 0) continue;
         if (!last_ok) failed++;
         int dup = 0;

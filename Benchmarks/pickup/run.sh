@@ -53,7 +53,11 @@ g "$tmp/origin" add . && g "$tmp/origin" commit -q -m base
 g "$tmp/origin" checkout -q -b burst
 for i in $(seq -w 1 "$BURST"); do echo "file $i" > "$tmp/origin/deploy/b-$i.txt"; done
 g "$tmp/origin" add . && g "$tmp/origin" commit -q -m burst
+# The clone must start on main (a clone checks out the origin's current branch): the burst is the checkout below,
+# not the scan AddDirectory does of what is already there.
+g "$tmp/origin" checkout -q main
 git clone -q "$tmp/origin" "$tmp/clone"
+[ "$(ls "$tmp/clone/deploy" | wc -l)" = 1 ] || { echo "the clone should hold only deploy/base.txt" >&2; exit 1; }
 busctl --address="$ADDR" call org.berth.Berth1 /org/berth/Berth1/pickup org.berth.Berth1.Pickup AddDirectory \
     'sssa{sv}' repo "$tmp/clone/deploy" files 1 recursive b true
 [ -n "${MONITOR:-}" ] && { dbus-monitor --address "$ADDR" "type='signal',interface='org.berth.Berth1.Pickup'" > "$tmp/monitor.txt" 2>&1 & pids+=($!); sleep 0.5; }

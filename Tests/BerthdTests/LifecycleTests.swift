@@ -100,6 +100,26 @@ import Testing
         }
     }
 
+    /// The bus going away ends berthd with status 1, its plugins stopped, also when SIGTERM arrives at the same
+    /// moment (shutdown's bus calls fail at once instead of waiting on a bus thread that has ended).
+    @Test(.timeLimit(.minutes(1)), arguments: [false, true])
+    func lostBusEndsTheDaemon(alsoSigterm: Bool) async throws {
+        try await TestEnvironment.with { env in
+            try env.installPlugins(["libTestFixtureGood.so"])
+            let daemon = try await env.startDaemon()
+            env.bus.stop()
+            if alsoSigterm { daemon.signal(SIGTERM) }
+            let code = try await daemon.waitForExit(timeout: .seconds(10))
+            if alsoSigterm {
+                #expect(code == 0 || code == 1, "\(daemon.log)")
+            } else {
+                #expect(code == 1, "\(daemon.log)")
+                #expect(daemon.log.contains("lost the connection"), "\(daemon.log)")
+            }
+            #expect(daemon.log.contains("stopped"), "\(daemon.log)")
+        }
+    }
+
     @Test func reloadAppliesOnlyWhatChangedAndRefusesBadConfig() async throws {
         try await TestEnvironment.with { env in
             try env.installPlugins(["libTestFixtureGood.so"])

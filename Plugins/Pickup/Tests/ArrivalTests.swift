@@ -85,7 +85,10 @@ import Testing
             for i in 0..<20 { try Files.write(origin + "/deploy/sub/f\(i).txt", "file \(i)") }
             try await git(origin, ["add", "."])
             try await git(origin, ["commit", "-q", "-m", "more"])
+            // A clone checks out the origin's current branch: back to main, so that the files arrive by checkout.
+            try await git(origin, ["checkout", "-q", "main"])
             try await git(clone, ["clone", "-q", origin, "."])
+            #expect(!FileManager.default.fileExists(atPath: clone + "/deploy/sub/f0.txt"))
 
             // The folder lives inside the clone; subfolders are watched, .git never is.
             _ = try await pickup.call(

@@ -31,7 +31,7 @@ extension BusConnection {
     ) async throws -> [DBusValue] {
         let usec = UInt64(timeout.components.seconds) * 1_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000_000)
         return try await withCheckedThrowingContinuation { continuation in
-            perform {
+            let queued = enqueue {
                 var message: OpaquePointer? = nil
                 var r = sd_bus_message_new_method_call(self.bus, &message, destination, path, interface, member)
                 guard r >= 0, let message else {
@@ -52,6 +52,7 @@ extension BusConnection {
                         "cannot call \(interface).\(member) on \(destination): \(systemErrorText(-r))"))
                 }
             }
+            if !queued { continuation.resume(throwing: notConnected) }
         }
     }
 

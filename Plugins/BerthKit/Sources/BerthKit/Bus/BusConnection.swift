@@ -24,7 +24,8 @@ public final class BusConnection: @unchecked Sendable {
     // `bus` is only touched on the bus thread (or before the thread starts); everything else is guarded.
     let bus: OpaquePointer
     private let wakeFD: Int32
-    private let queue = Mutex<[@Sendable () -> Void]>([])
+    /// Work for the bus thread; `ended` once its loop is over (the connection closed or lost).
+    private let queue = Mutex<(items: [@Sendable () -> Void], ended: Bool)>(([], false))
     private let threadID = Mutex<pthread_t?>(nil)
     private let closed = Atomic<Bool>(false)
     private let periodic = Mutex<(intervalUSec: UInt64, next: UInt64, action: (@Sendable () -> Void)?)>((0, 0, nil))
@@ -75,23 +76,38 @@ public final class BusConnection: @unchecked Sendable {
         return pthread_equal(id, pthread_self()) != 0
     }
 
-    /// Runs `work` on the bus thread (inline when already there). Never blocks the caller.
+    /// Runs `work` on the bus thread (inline when already there). Never blocks the caller. Once the connection is
+    /// closed or lost there is nothing for the work to do: it is dropped.
     public func perform(_ work: @escaping @Sendable () -> Void) {
-        if isOnBusThread {
-            work()
-            return
-        }
-        queue.withLock { $0.append(work) }
-        wake()
+        _ = enqueue(work)
     }
 
-    /// Runs `work` on the bus thread and returns its result to the awaiting task.
+    /// Runs `work` on the bus thread and returns its result to the awaiting task; throws at once when the connection
+    /// is closed or lost.
     public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         if isOnBusThread { return try work() }
         return try await withCheckedThrowingContinuation { continuation in
-            perform { continuation.resume(with: Result { try work() }) }
+            if !enqueue({ continuation.resume(with: Result { try work() }) }) {
+                continuation.resume(throwing: notConnected)
+            }
         }
     }
+
+    /// Hands `work` to the bus thread; false (and `work` never runs) when its loop has ended.
+    func enqueue(_ work: @escaping @Sendable () -> Void) -> Bool {
+        if isOnBusThread {
+            work()
+            return true
+        }
+        let queued = queue.withLock { q -> Bool in
+            if !q.ended { q.items.append(work) }
+            return !q.ended
+        }
+        if queued { wake() }
+        return queued
+    }
+
+    var notConnected: BerthError { .failed("not connected to \(address): the connection is closed") }
 
     /// Calls `action` on the bus thread every `intervalUSec` (0 disables). Used for the systemd watchdog ping.
     public func setPeriodic(intervalUSec: UInt64, _ action: @escaping @Sendable () -> Void) {
@@ -122,9 +138,9 @@ public final class BusConnection: @unchecked Sendable {
         while !closed.load(ordering: .sequentiallyConsistent) {
             // Takes the queued work without allocating when there is none (the common case on every message).
             let work = queue.withLock { q -> [@Sendable () -> Void] in
-                if q.isEmpty { return [] }
-                defer { q = [] }
-                return q
+                if q.items.isEmpty { return [] }
+                defer { q.items = [] }
+                return q.items
             }
             for item in work { item() }
             runPeriodicIfDue()
@@ -143,6 +159,13 @@ public final class BusConnection: @unchecked Sendable {
         }
         sd_bus_flush(bus)
         sd_bus_close(bus)
+        // What was handed over before the end still runs (sd-bus answers ENOTCONN); nothing is taken after it.
+        let rest = queue.withLock { q -> [@Sendable () -> Void] in
+            q.ended = true
+            defer { q.items = [] }
+            return q.items
+        }
+        for item in rest { item() }
     }
 
     private func waitForEvents() {

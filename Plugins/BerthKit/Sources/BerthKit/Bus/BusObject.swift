@@ -85,7 +85,10 @@ public final class BusObject: Sendable {
             defer { sd_bus_message_unref(message) }
             do {
                 try MessageCodec.append(message, arguments)
-                _ = sd_bus_send(connection.bus, message, nil)
+                let r = sd_bus_send(connection.bus, message, nil)
+                if r < 0 {
+                    busLogger.error("signal \(iface).\(signal) on \(path) not sent: \(systemErrorText(-r))")
+                }
             } catch {
                 busLogger.error("signal \(iface).\(signal) on \(path) not sent: \(error)")
             }
