@@ -24,6 +24,7 @@ cleanup() {
 trap cleanup EXIT INT TERM HUP
 
 mkdir -p "$tmp/config/berth" "$tmp/state" "$tmp/run" "$tmp/plugins"
+echo "log_level: debug" > "$tmp/config/berth/berth.yaml"   # pickup logs each batch it deploys
 ln -s "$BUILD_DIR/libPickupPlugin.so" "$tmp/plugins/"
 cat > "$tmp/bus.conf" <<CONF
 <busconfig><type>session</type><listen>unix:path=$tmp/bus</listen>
@@ -61,8 +62,10 @@ git clone -q "$tmp/origin" "$tmp/clone"
 busctl --address="$ADDR" call org.berth.Berth1 /org/berth/Berth1/pickup org.berth.Berth1.Pickup AddDirectory \
     'sssa{sv}' repo "$tmp/clone/deploy" files 1 recursive b true
 [ -n "${MONITOR:-}" ] && { dbus-monitor --address "$ADDR" "type='signal',interface='org.berth.Berth1.Pickup'" > "$tmp/monitor.txt" 2>&1 & pids+=($!); sleep 0.5; }
+before=$(grep -c "a batch of" "$tmp/berthd.log" || true)
 burst=$("$out/pickup-latency" --address "$ADDR" burst "$BURST" b- -- git -C "$tmp/clone" checkout -q burst) || true
 echo "$burst"
+echo "checkout batches (changes in each): $(grep "a batch of" "$tmp/berthd.log" | tail -n +$((before + 1)) | sed -E 's/.*a batch of ([0-9]+) changes.*/\1/' | paste -sd, -)"
 # The log's own count (the signals above travel through dbus-daemon; this is what pickup recorded).
 db=$tmp/state/berth/pickup/pickup.sqlite
 if command -v sqlite3 > /dev/null; then

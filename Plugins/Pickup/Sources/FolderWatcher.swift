@@ -16,14 +16,19 @@ struct PickupChange: Sendable, Equatable {
 }
 
 /// Watches pickup folders with inotify on the process-wide epoll thread. Events are coalesced per path until the
-/// folders are quiet for `settle` (at most `maxDelay`), then handed over as one batch: a `git checkout` of a tree
-/// becomes one batch, a file written twice in a burst one change. Runs its handlers on the epoll thread.
+/// folders are quiet for `settle` (at most `maxDelay`), then handed over as one batch: a file written twice in a
+/// burst is one change. A folder inside a git work tree also watches its git directory: while git holds
+/// `index.lock` (a checkout, merge or pull writing the tree) the batch waits for git to finish, so the whole
+/// operation is one batch however long git pauses between files (up to `gitQuiet` without any event, which also
+/// bounds the wait behind a stale lock, and `gitMaxDelay` in all). Runs its handlers on the epoll thread.
 final class FolderWatcher: Sendable {
     enum Role: Sendable, Equatable {
         /// A folder of pickup directory `directory`, at `relative` inside it ("" for its root).
         case folder(directory: String, relative: String)
         /// The parent of `directory`'s root: sees the root come back after it was deleted.
         case parent(directory: String)
+        /// The git directory of the work tree `directory` lives in: sees git take and drop its index lock.
+        case gitDirectory(directory: String)
     }
 
     struct State {
@@ -31,6 +36,12 @@ final class FolderWatcher: Sendable {
         var roles: [Int32: [Role]] = [:]
         var pending: [String: PickupChange] = [:]
         var order: [String] = []
+        /// Pickup directories with a change pending.
+        var pendingDirectories: Set<String> = []
+        /// Pickup directory → the git directory of its work tree.
+        var gitDirectories: [String: String] = [:]
+        /// Git directories whose `index.lock` exists: git is writing the work tree.
+        var gitLocked: Set<String> = []
         var firstPendingAt: UInt64 = 0
         var lastEventAt: UInt64 = 0
         var timerArmed = false
@@ -39,18 +50,23 @@ final class FolderWatcher: Sendable {
     let inotify: Inotify
     let settle: Duration
     let maxDelay: Duration
+    let gitQuiet: Duration
+    let gitMaxDelay: Duration
     private let state = Mutex(State())
     private let token = Mutex<FDWatcher.Token?>(nil)
     private let onBatch: @Sendable ([PickupChange]) -> Void
     private let onOverflow: @Sendable () -> Void
 
     init(
-        settle: Duration, maxDelay: Duration = .seconds(1), onBatch: @escaping @Sendable ([PickupChange]) -> Void,
+        settle: Duration, maxDelay: Duration = .seconds(1), gitQuiet: Duration = .seconds(2),
+        gitMaxDelay: Duration = .seconds(60), onBatch: @escaping @Sendable ([PickupChange]) -> Void,
         onOverflow: @escaping @Sendable () -> Void
     ) throws {
         inotify = try Inotify()
         self.settle = settle
         self.maxDelay = maxDelay
+        self.gitQuiet = gitQuiet
+        self.gitMaxDelay = gitMaxDelay
         self.onBatch = onBatch
         self.onOverflow = onOverflow
     }
@@ -79,6 +95,7 @@ final class FolderWatcher: Sendable {
         state.withLock { state in
             state.directories[directory.name] = directory
             attachParent(directory, &state)
+            attachGitDirectory(directory, &state)
             _ = attachTree(directory, relative: "", &state)
         }
     }
@@ -86,10 +103,15 @@ final class FolderWatcher: Sendable {
     func remove(_ name: String) {
         state.withLock { state in
             state.directories[name] = nil
+            if let gitDirectory = state.gitDirectories.removeValue(forKey: name),
+                !state.gitDirectories.values.contains(gitDirectory)
+            {
+                state.gitLocked.remove(gitDirectory)
+            }
             for (wd, roles) in state.roles {
                 let kept = roles.filter { role in
                     switch role {
-                    case .folder(let d, _), .parent(let d): d != name
+                    case .folder(let d, _), .parent(let d), .gitDirectory(let d): d != name
                     }
                 }
                 if kept.isEmpty {
@@ -101,6 +123,7 @@ final class FolderWatcher: Sendable {
             }
             state.order.removeAll { state.pending[$0]?.directory == name }
             state.pending = state.pending.filter { $0.value.directory != name }
+            state.pendingDirectories.remove(name)
         }
     }
 
@@ -133,6 +156,15 @@ final class FolderWatcher: Sendable {
 
     private func apply(_ event: InotifyEvent, role: Role, _ state: inout State) {
         switch role {
+        case .gitDirectory(let name):
+            guard event.name == GitWorkTree.indexLock, let gitDirectory = state.gitDirectories[name] else { return }
+            if event.has(InotifyEvent.create | InotifyEvent.movedTo) {
+                state.gitLocked.insert(gitDirectory)
+            } else if event.has(InotifyEvent.delete | InotifyEvent.movedFrom) {
+                state.gitLocked.remove(gitDirectory)
+                // Git is done: what it wrote deploys one settle from now.
+                if !state.pending.isEmpty { state.lastEventAt = monotonicUSec() }
+            }
         case .parent(let name):
             guard let directory = state.directories[name], event.name == FileSystem.baseName(directory.path),
                 event.has(InotifyEvent.isDirectory), event.has(InotifyEvent.create | InotifyEvent.movedTo)
@@ -174,6 +206,7 @@ final class FolderWatcher: Sendable {
         if state.pending.isEmpty { state.firstPendingAt = now }
         state.lastEventAt = now
         if state.pending[path] == nil { state.order.append(path) }
+        state.pendingDirectories.insert(directory.name)
         state.pending[path] = PickupChange(
             directory: directory.name, path: path, relative: relative, kind: kind, detectedUSec: realtimeUSec())
         if !state.timerArmed {
@@ -183,23 +216,44 @@ final class FolderWatcher: Sendable {
     }
 
     private func settleTimer() {
-        let settleUSec =
-            UInt64(settle.components.seconds) * 1_000_000 + UInt64(settle.components.attoseconds / 1_000_000_000_000)
-        let maxUSec = UInt64(maxDelay.components.seconds) * 1_000_000
         let batch = state.withLock { state -> [PickupChange] in
             let now = monotonicUSec()
             let quiet = now &- state.lastEventAt
-            if !state.pending.isEmpty && quiet < settleUSec && now &- state.firstPendingAt < maxUSec {
-                FDWatcher.shared.after(.microseconds(Int64(settleUSec - quiet))) { [weak self] in self?.settleTimer() }
+            // Git writing the work tree of a folder with pending changes: wait for it (looking again every settle).
+            let gitBusy =
+                !state.gitLocked.isEmpty
+                && state.pendingDirectories.contains { state.gitDirectories[$0].map(state.gitLocked.contains) ?? false }
+            let settleUSec = Self.microseconds(settle)
+            let (quietNeeded, maxUSec) =
+                gitBusy ? (Self.microseconds(gitQuiet), Self.microseconds(gitMaxDelay)) : (settleUSec, Self.microseconds(maxDelay))
+            if !state.pending.isEmpty && quiet < quietNeeded && now &- state.firstPendingAt < maxUSec {
+                let wait = gitBusy ? max(settleUSec, 1000) : settleUSec - quiet
+                FDWatcher.shared.after(.microseconds(Int64(wait))) { [weak self] in self?.settleTimer() }
                 return []
             }
             state.timerArmed = false
             let batch = state.order.compactMap { state.pending[$0] }
             state.pending = [:]
             state.order = []
+            state.pendingDirectories = []
             return batch
         }
         if !batch.isEmpty { onBatch(batch) }
+    }
+
+    private static func microseconds(_ duration: Duration) -> UInt64 {
+        UInt64(duration.components.seconds) * 1_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000_000)
+    }
+
+    /// Watches the git directory of the work tree the folder lives in (if any) for git's index lock.
+    private func attachGitDirectory(_ directory: PickupDirectory, _ state: inout State) {
+        guard let gitDirectory = GitWorkTree.gitDirectory(containing: directory.path),
+            let wd = try? inotify.addWatch(gitDirectory)
+        else { return }
+        state.gitDirectories[directory.name] = gitDirectory
+        if FileSystem.exists(gitDirectory + "/" + GitWorkTree.indexLock) { state.gitLocked.insert(gitDirectory) }
+        let role = Role.gitDirectory(directory: directory.name)
+        if !(state.roles[wd] ?? []).contains(role) { state.roles[wd, default: []].append(role) }
     }
 
     private func attachParent(_ directory: PickupDirectory, _ state: inout State) {

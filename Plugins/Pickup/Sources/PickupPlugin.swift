@@ -20,7 +20,8 @@ final class PickupPlugin: BerthPlugin {
         let targets = DeployTargets(
             peer: { context.peer($0) },
             importConfig: { path in _ = try await context.importConfig(path: path, replace: false, dryRun: false) })
-        let service = try PickupService(stateDirectory: context.stateDirectory, config: config, targets: targets)
+        let service = try PickupService(
+            stateDirectory: context.stateDirectory, config: config, targets: targets, logger: context.logger)
         let object = try await context.export(
             path: context.objectRoot, interfaces: [PickupInterface.make(service, logger: context.logger)])
         await service.attach(object)

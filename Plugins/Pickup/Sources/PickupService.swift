@@ -17,7 +17,10 @@ final class PickupService: Sendable {
     private let consumer: Mutex<Task<Void, Never>?> = Mutex(nil)
     private let object = Mutex<BusObject?>(nil)
 
-    init(stateDirectory: String, config: PickupConfig, targets: DeployTargets) throws {
+    init(
+        stateDirectory: String, config: PickupConfig, targets: DeployTargets,
+        logger: Logger = Logger(label: "berth.pickup")
+    ) throws {
         self.stateDirectory = stateDirectory
         let engine = try PickupEngine(
             stateDirectory: stateDirectory, targets: targets, keepVersions: config.keepVersions,
@@ -33,7 +36,9 @@ final class PickupService: Sendable {
             $0 = Task {
                 for await work in stream {
                     switch work {
-                    case .batch(let changes): await engine.process(changes)
+                    case .batch(let changes):
+                        logger.debug("a batch of \(changes.count) changes in \(Set(changes.map(\.directory)).sorted())")
+                        await engine.process(changes)
                     case .rescan:
                         await engine.rescan(watcher.directories.sorted { $0.name < $1.name }.flatMap(watcher.scan))
                     }
