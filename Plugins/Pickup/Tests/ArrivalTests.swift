@@ -62,6 +62,53 @@ import Testing
         }
     }
 
+    /// A real vim (Ex mode, swap file and write-backup on, as vim saves by default) saving a deployed file:
+    /// one redeploy with what vim wrote; the swap file, the backup and vim's `4913` probe never deploy.
+    @Test func realVimSaveDeploysOnce() async throws {
+        let vim = try #require(
+            ["vim", "vim.basic", "vim.tiny"].first { name in
+                ["/usr/bin/", "/bin/"].contains { FileManager.default.isExecutableFile(atPath: $0 + name) }
+            }, "vim is not installed (scripts/install-deps installs vim-tiny)")
+        try await TestEnvironment.with { env in
+            let pickup = try await PickupHarness.start(env)
+            let files = pickup.folder("files")
+            try Files.write(files + "/notes.txt", "v1\n")
+            try await pickup.waitFor("notes.txt")
+            let r = try await env.run(
+                [vim, "-u", "NONE", "-i", "NONE", "-N", "-es", "-c", "set writebackup backupcopy=auto",
+                 "-c", "%s/v1/v2/", "-c", "wq", files + "/notes.txt"])
+            #expect(r.status == 0, "\(r)")
+            try await pickup.waitFor("notes.txt", count: 2)
+            try await pickup.barrier(in: files)
+            let seen = pickup.outcomes(named: "notes.txt")
+            #expect(seen.count == 2, "\(seen)")
+            #expect(seen.last?.detail == (try await Files.sha256(of: "v2\n")))
+            #expect(pickup.outcomes.allSatisfy { $0.name == "notes.txt" || $0.name.hasPrefix("zz-barrier") })
+        }
+    }
+
+    /// A file being written (open, some bytes, a pause longer than any settle) is not deployed until it is closed,
+    /// and then with everything that was written.
+    @Test func halfWrittenFileIsNeverDeployed() async throws {
+        try await TestEnvironment.with { env in
+            let pickup = try await PickupHarness.start(env)
+            let path = pickup.folder("files") + "/big.bin"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            try #require(fd >= 0)
+            let half = [UInt8](repeating: 0x61, count: 64 * 1024)
+            try FileSystem.writeAll(fd, half, path: path)
+            try await Task.sleep(for: .milliseconds(300))
+            try await pickup.barrier(in: pickup.folder("files"))
+            #expect(pickup.outcomes(named: "big.bin").isEmpty, "deployed while still open for writing")
+            try FileSystem.writeAll(fd, half, path: path)
+            close(fd)
+            let seen = try await pickup.waitFor("big.bin")
+            #expect(seen.count == 1)
+            #expect(seen.first?.detail == (try await Files.sha256sum(path)))
+            #expect(seen.first?.detail != (try await Files.sha256(of: String(repeating: "a", count: half.count))))
+        }
+    }
+
     @Test func gitCheckoutIntoAClone() async throws {
         try await TestEnvironment.with { env in
             let pickup = try await PickupHarness.start(env)
@@ -99,8 +146,23 @@ import Testing
             try await pickup.waitFor("base.txt")
             try await git(clone, ["checkout", "-q", "more"])
             for i in 0..<20 { try await pickup.waitFor("f\(i).txt") }
+
+            // git pull: the origin moves on (one file changed, ten new); the fast-forward deploys exactly those.
+            try await git(origin, ["checkout", "-q", "more"])
+            try Files.write(origin + "/deploy/sub/f0.txt", "file 0, pulled")
+            for i in 0..<10 { try Files.write(origin + "/deploy/p\(i).txt", "pulled \(i)") }
+            try await git(origin, ["add", "."])
+            try await git(origin, ["commit", "-q", "-m", "pulled"])
+            try await git(clone, ["pull", "-q", "--ff-only"])
+            for i in 0..<10 { try await pickup.waitFor("p\(i).txt") }
+            try await pickup.waitFor("f0.txt", count: 2)
+
             try await pickup.barrier(in: clone + "/deploy")
-            for i in 0..<20 { #expect(pickup.outcomes(named: "f\(i).txt").count == 1) }
+            for i in 1..<20 { #expect(pickup.outcomes(named: "f\(i).txt").count == 1) }
+            for i in 0..<10 { #expect(pickup.outcomes(named: "p\(i).txt").count == 1) }
+            let f0 = pickup.outcomes(named: "f0.txt")
+            #expect(f0.count == 2)
+            #expect(f0.last?.detail == (try await Files.sha256sum(clone + "/deploy/sub/f0.txt")))
             #expect(pickup.outcomes(named: "base.txt").count == 1)
             #expect(pickup.outcomes.allSatisfy { !$0.name.hasPrefix(".") && $0.name != "HEAD" && $0.name != "index" })
         }
