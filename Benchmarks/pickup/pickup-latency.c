@@ -5,11 +5,14 @@
  *   pickup-latency --address ADDR burst COUNT PREFIX -- CMD ARGS...
  *                                                           subscribe, run CMD (e.g. git checkout), count Deployed
  *                                                           signals for names starting with PREFIX until COUNT
- *                                                           distinct ones arrived, then listen 1 s more for repeats
+ *                                                           distinct ones arrived, then listen 1 s more for repeats;
+ *                                                           reports the command's own run time (the baseline) and
+ *                                                           the time from its end to the last deployment
  * The match is added synchronously before anything is written, so no signal can be missed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,13 +94,24 @@ static int latency(sd_bus *bus, const char *folder, int count) {
     return 0;
 }
 
+/* The command's own run time (the baseline of the burst: writing the files), from a thread that waits for it. */
+struct waiter { pid_t pid; int status; uint64_t exited; };
+static void *wait_command(void *arg) {
+    struct waiter *w = arg;
+    waitpid(w->pid, &w->status, 0);
+    w->exited = now_us();
+    return NULL;
+}
+
 static int burst(sd_bus *bus, int count, const char *prefix, char **argv) {
     char **seen = calloc((size_t)count * 2 + 16, sizeof *seen);
     int distinct = 0, repeats = 0, failed = 0, late = 0;
     uint64_t t0 = now_us(), t_last = 0;
     pid_t pid = fork();
     if (pid == 0) { execvp(argv[0], argv); _exit(127); }
-    int status = 0;
+    struct waiter w = { .pid = pid };
+    pthread_t thread;
+    pthread_create(&thread, NULL, wait_command, &w);
     uint64_t deadline = t0 + 30000000u;
     while (distinct < count) {
         int r = wait_signal(bus, deadline);
@@ -109,7 +123,8 @@ static int burst(sd_bus *bus, int count, const char *prefix, char **argv) {
         if (dup) repeats++; else seen[distinct++] = strdup(last_name);
         t_last = now_us();
     }
-    waitpid(pid, &status, 0);
+    pthread_join(thread, NULL);
+    int status = w.status;
     uint64_t quiet = now_us() + 1000000u; /* one more second: any repeat would show up */
     while (wait_signal(bus, quiet) == 0) {
         if (strncmp(last_name, prefix, strlen(prefix)) != 0) continue;
@@ -117,8 +132,10 @@ static int burst(sd_bus *bus, int count, const char *prefix, char **argv) {
         for (int i = 0; i < distinct; i++) if (strcmp(seen[i], last_name) == 0) { dup = 1; break; }
         if (dup) repeats++; else { seen[distinct++] = strdup(last_name); late++; }
     }
-    printf("burst n=%d deployed=%d late=%d repeats=%d failed=%d command_exit=%d start_to_last=%llu unit=us\n", count,
-        distinct, late, repeats, failed, WIFEXITED(status) ? WEXITSTATUS(status) : -1, (unsigned long long)(t_last - t0));
+    printf("burst n=%d deployed=%d late=%d repeats=%d failed=%d command_exit=%d command_time=%llu start_to_last=%llu "
+        "command_end_to_last=%lld unit=us\n", count, distinct, late, repeats, failed,
+        WIFEXITED(status) ? WEXITSTATUS(status) : -1, (unsigned long long)(w.exited - t0),
+        (unsigned long long)(t_last - t0), (long long)t_last - (long long)w.exited);
     return distinct == count && late == 0 && repeats == 0 && failed == 0 ? 0 : 1;
 }
 

@@ -12,7 +12,7 @@ COUNT=${COUNT:-200}
 BURST=${BURST:-1000}
 out=$here/out
 mkdir -p "$out"
-cc -O2 -Wall -Wextra -o "$out/pickup-latency" "$here/pickup-latency.c" $(pkg-config --cflags --libs libsystemd)
+cc -O2 -Wall -Wextra -pthread -o "$out/pickup-latency" "$here/pickup-latency.c" $(pkg-config --cflags --libs libsystemd)
 
 tmp=$(mktemp -d /tmp/pickup-bench-XXXXXX)
 pids=()

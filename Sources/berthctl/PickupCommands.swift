@@ -91,8 +91,8 @@ struct PickupDeployCommand: AsyncParsableCommand {
             let reply = try await connection.pickup(
                 "DeployFile", [.string(FileSystem.absolute(file)), .string(target)], timeout: .seconds(timeout))
             let id = reply.first?.string ?? ""
-            // DeployFile replies after the outcome was logged and signalled, so the signal is already on its way;
-            // if it does not come within a few seconds, the log has the same answer.
+            // DeployFile replies after the outcome was logged and signalled, and the bus delivers one sender's
+            // messages in order: the signal came before the reply. The log is the answer if it was missed.
             let outcome = await Self.outcome(id: id, signals: signals, connection: connection)
             guard let f = outcome else { throw CLIError("deployment \(id) is not in the deployment log") }
             if f.status == "deployed" {
