@@ -123,6 +123,35 @@ import Testing
         }
     }
 
+    /// `keep_versions` copies per artifact stay in the store (the newest ones); Rollback reaches the newest earlier
+    /// one, and the error for an artifact never deployed names it.
+    @Test func keepVersionsPrunesTheStore() async throws {
+        try await TestEnvironment.with { env in
+            let pickup = try await PickupHarness.start(env, config: "pickup:\n  keep_versions: 2\n")
+            var shas: [String] = []
+            for version in 1...4 {
+                _ = try await pickup.call("Deploy", [.string("a.txt"), bytes("v\(version)"), .string("files")])
+                try await pickup.waitFor("a.txt", count: version)
+                shas.append(try await Files.sha256(of: "v\(version)"))
+            }
+            let store = pickup.stateDir + "/store"
+            for (index, sha) in shas.enumerated() {
+                let kept = FileManager.default.fileExists(atPath: store + "/" + sha + "/a.txt")
+                #expect(kept == (index >= 2), "version \(index + 1) kept: \(kept)")
+            }
+            _ = try await pickup.call("Rollback", [.string("a.txt"), .string("files")])
+            let outcomes = try await pickup.waitFor("a.txt", count: 5)
+            #expect(outcomes[4].ok && outcomes[4].detail == shas[2])
+            #expect(try String(contentsOfFile: pickup.stateDir + "/published/a.txt", encoding: .utf8) == "v3")
+            do {
+                _ = try await pickup.call("Rollback", [.string("never.txt"), .string("files")])
+                Issue.record("Rollback of an artifact never deployed succeeded")
+            } catch let error as DBusError {
+                #expect(error.name == "org.berth.Berth1.Error.NotFound" && error.message.contains("never.txt"), "\(error)")
+            }
+        }
+    }
+
     @Test func failedMarkerCarriesTheReason() async throws {
         try await TestEnvironment.with { env in
             let source = try Files.makeTemp()
