@@ -80,7 +80,8 @@ struct RecorderCommand: AsyncParsableCommand {
     }
 }
 
-/// Starts `RecordNow` and waits for its job: the job's `Log` line `saved <id> <path> (...)` names the file.
+/// Starts `RecordNow` and waits for its job: the job's `Log` line `saved <id> <path> (...)` names the file. Ctrl-C
+/// cancels the job, which stops the recording and keeps what was captured.
 enum RecorderJobWaiter {
     static func run(_ connection: BusConnection, seconds: Double) async throws -> String {
         // Subscribed before the call, so nothing the job says is missed.
@@ -88,20 +89,47 @@ enum RecorderJobWaiter {
         let reply = try await connection.berth(
             RecorderCommand.path, RecorderCommand.interface, "RecordNow", [.double(seconds)])
         let (id, path) = (reply.first?.uint32 ?? 0, reply.last?.string ?? "")
-        var saved: String?
-        for await signal in stream {
-            if signal.path == path, signal.member == "Log", let line = signal.arguments.first?.string,
-                line.hasPrefix("saved ")
-            {
-                saved = line.split(separator: " ").dropFirst(2).first.map(String.init)
+        let follower = Task { () async throws -> String in
+            var saved: String?
+            var canceled = false
+            for await signal in stream {
+                if signal.path == path, signal.member == "Log", let line = signal.arguments.first?.string,
+                    line.hasPrefix("saved ")
+                {
+                    saved = line.split(separator: " ").dropFirst(2).first.map(String.init)
+                }
+                // A canceled job ends at once; the recorder saves what it captured a moment later.
+                if canceled, signal.path == RecorderCommand.path, signal.member == "RecordingSaved" {
+                    saved = signal.arguments.dropFirst().first?.string
+                    break
+                }
+                guard signal.member == "JobRemoved", signal.arguments.first?.uint32 == id else { continue }
+                let result = signal.arguments.last?.string ?? ""
+                if result == "done", let saved { return saved }
+                if result == "canceled" {
+                    canceled = true
+                    if saved != nil { break }
+                    continue
+                }
+                let message = (try? await connection.berthProperty(path, "org.berth.Berth1.Job", "ErrorMessage"))?.string
+                throw CLIError("record-now \(result): \(message ?? "job \(id) ended without a file")")
             }
-            guard signal.member == "JobRemoved", signal.arguments.first?.uint32 == id else { continue }
-            let result = signal.arguments.last?.string ?? ""
-            if result == "done", let saved { return saved }
-            let message = (try? await connection.berthProperty(path, "org.berth.Berth1.Job", "ErrorMessage"))?.string
-            throw CLIError("record-now \(result): \(message ?? "job \(id) ended without a file")")
+            if canceled {
+                throw CLIError(
+                    saved.map { "record-now canceled: the audio recorded until then is in \($0)" }
+                        ?? "record-now canceled before any audio was saved")
+            }
+            throw CLIError("the connection to berthd closed while recording")
         }
-        throw CLIError("the connection to berthd closed while recording")
+        let interrupt = Interrupt {
+            Task {
+                _ = try? await connection.call(Berth.name, path, "org.berth.Berth1.Job", "Cancel")
+                try? await Task.sleep(for: .seconds(5))  // the recorder's time to save what it has
+                follower.cancel()
+            }
+        }
+        defer { interrupt.cancel() }
+        return try await follower.value
     }
 }
 

@@ -68,17 +68,22 @@ import Testing
             #expect(reload.status == 0, "\(reload)")
             try await waitUntil("SampleRate 16000") { try await world.property("SampleRate") == .uint32(16000) }
 
-            // A long RecordNow, cancelled: the job ends canceled and the audio so far is saved.
+            // A long `berthctl recorder record-now`, interrupted with Ctrl-C: berthctl cancels the job, which ends
+            // canceled with the audio so far saved, and says where it is.
             let signals = try await SignalLog(env)
-            let job = try await world.call("RecordNow", [.double(30)])
-            let jobPath = try #require(job.last?.string)
+            let recording = try ChildProcess.spawn(
+                [TestEnvironment.buildDir + "/berthctl", "recorder", "record-now", "30"], environment: env.environment,
+                stdout: env.root + "/record-now.out", stderr: env.root + "/record-now.err")
+            defer { recording.terminate() }
             try await signals.wait("RecordingStarted")
             try await waitUntil("0.3 s of audio in the file") { world.partialBytes() > 44 + 9600 }
-            let cancel = try await env.busctl(["call", "org.berth.Berth1", jobPath, "org.berth.Berth1.Job", "Cancel"])
-            #expect(cancel.status == 0, "\(cancel)")
+            recording.signal(SIGINT)
+            #expect(try await recording.wait(timeout: .seconds(10)) == 1)
             let removed = try await signals.wait("JobRemoved").last
             #expect(removed?.arguments.last == .string("canceled"))
             let saved = Saved(try #require(try await signals.wait("RecordingSaved").first))
+            let said = (try? FileSystem.readText(env.root + "/record-now.err")) ?? ""
+            #expect(said.contains("record-now canceled") && said.contains(saved.path), "\(said)")
             #expect(saved.seconds > 0 && saved.seconds < 5, "\(saved.seconds)")
             let wav = try readWAV(saved.path)
             #expect(wav.header.sampleRate == 16000)

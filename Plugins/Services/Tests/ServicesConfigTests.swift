@@ -71,8 +71,21 @@ import Testing
             try FileSystem.writeAtomically(spec, text: "exec: sleep 299\n")
             let redefine = try await env.berthctl(["services", "define", "late", spec])
             #expect(redefine.status == 0, "\(redefine)")
-            let removed = try await env.berthctl(["services", "remove", "late"])
-            #expect(removed.status == 0, "\(removed)")
+
+            // Locked by this client: another one cannot remove it (Busy, naming the owner); the owner can.
+            _ = try await world.client.call("org.berth.Berth1", world.path("late"), ServicesWorld.service, "Lock")
+            let owner = try await world.property("late", "LockedBy").string ?? ""
+            let notOwner = try await env.berthctl(["--verbose", "services", "remove", "late"])
+            #expect(notOwner.status != 0 && notOwner.stderr.contains("Busy"), "\(notOwner)")
+            #expect(notOwner.stderr.contains(owner), "the error names the lock's owner: \(notOwner)")
+            #expect(try await world.call("List", []).first?.items?.count == 1, "still defined after the refusal")
+            let removedSignals = try await world.client.signals(path: "/org/berth/Berth1", member: "InterfacesRemoved")
+            _ = try await world.call("Remove", [.string("late")])
+            var removedIterator = removedSignals.makeAsyncIterator()
+            let removedSignal = try #require(await removedIterator.next())
+            #expect(removedSignal.arguments.first == .objectPath("/org/berth/Berth1/services/late"))
+            let gone = try await env.busctl(["introspect", "org.berth.Berth1", "/org/berth/Berth1/services/late"])
+            #expect(!gone.stdout.contains("org.berth.Berth1.Service"), "\(gone)")
             let list = try await world.call("List", [])
             #expect(list.first?.items?.isEmpty == true)
             #expect(!FileManager.default.fileExists(atPath: env.stateHome + "/berth/services/defined/late.yaml"))
