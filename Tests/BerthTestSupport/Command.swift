@@ -62,3 +62,9 @@ public func waitUntil(
     }
     throw TestFailure("timed out after \(timeout) waiting until \(what)")
 }
+
+/// The name of the thread running the caller (as `ps -L` shows it).
+public func currentThreadName() -> String {
+    let comm = (try? FileSystem.readText("/proc/thread-self/comm")) ?? nil
+    return comm?.trimmingCharacters(in: .newlines) ?? ""
+}

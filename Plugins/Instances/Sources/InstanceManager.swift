@@ -2,8 +2,11 @@ import BerthKit
 import Glibc
 
 /// The instances and their lifecycle: New, Start, Stop, Destroy, the port pool and the running state that
-/// survives a daemon restart. Every change is written to the instance's record before it counts.
+/// survives a daemon restart. Every change is written to the instance's record before it counts. Record writes
+/// (fsync) and folder work block, so the actor runs on a thread of its own.
 actor InstanceManager {
+    private let executor = ThreadExecutor(name: "berth-instances")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let store: InstanceStore
     let supervisor: Supervisor
     let runner: CommandRunner
@@ -148,7 +151,7 @@ actor InstanceManager {
         // The record's fsync runs beside the spawn instead of before it; a start counts once both are done.
         let store = self.store
         let written = record
-        let writing = Task.detached { try store.write(written) }
+        let writing = Task { try await OSThread.run(name: "berth-inst-rec") { try store.write(written) } }
         do {
             try await instance.process.start()
         } catch {

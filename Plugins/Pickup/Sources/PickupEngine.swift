@@ -12,7 +12,10 @@ typealias DeploymentAnnouncer = @Sendable (DeploymentRecord) -> Void
 
 /// The deployment logic: turns changes in folders, uploads and requests into deployments, one at a time, each
 /// logged, stored content-addressed, announced, and marked beside its source when the folder asks for markers.
+/// Its work (reads, hashing, the store, SQLite) blocks, so the actor runs on a thread of its own.
 actor PickupEngine {
+    private let executor = ThreadExecutor(name: "berth-pickup")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let log: DeploymentLog
     let store: ArtifactStore
     let targets: DeployTargets

@@ -11,6 +11,8 @@ import Testing
 @Suite struct OverflowRescanTests {
     final class Recorder: Sendable {
         let records = Mutex<[DeploymentRecord]>([])
+        /// The threads deployments ran on.
+        let threads = Mutex<Set<String>>([])
         func names() -> [String] { records.withLock { $0.map(\.name) } }
     }
 
@@ -21,7 +23,10 @@ import Testing
         config.settle = .milliseconds(5)
         let service = try PickupService(stateDirectory: root, config: config, targets: targets)
         let recorder = Recorder()
-        await service.engine.setAnnouncer { record in recorder.records.withLock { $0.append(record) } }
+        await service.engine.setAnnouncer { record in
+            recorder.threads.withLock { _ = $0.insert(currentThreadName()) }
+            recorder.records.withLock { $0.append(record) }
+        }
         try await service.start(config: config)
         return (service, recorder)
     }
@@ -47,6 +52,8 @@ import Testing
         service.watcher.handle([InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: "")])
         try await waitUntil("c.txt deployed") { recorder.names().contains("c.txt") }
         #expect(recorder.names() == ["a.txt", "b.txt", "c.txt"])
+        // Reading, hashing, storing and logging block: they ran on the engine's thread, never on the shared pool.
+        #expect(recorder.threads.withLock { $0 } == ["berth-pickup"])
         await service.stop()
     }
 

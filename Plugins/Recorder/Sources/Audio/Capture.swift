@@ -53,7 +53,7 @@ final class Capture: Sendable {
     }
 
     func start() {
-        NativeThread.detach(name: "berth-capture") { self.run() }
+        OSThread.start(name: "berth-capture") { self.run() }
     }
 
     /// Asks the thread to end after the current read (at most about one period).

@@ -21,7 +21,7 @@ extension RecorderEngine {
         let (runtime, config) = (mutable.withLock { $0.runtime }, self.config)
         let provider = freeBytesProvider
         let storageResults =
-            (try? await NativeThread.run(name: "berth-rec-check") { () -> [CheckResult] in
+            (try? await OSThread.run(name: "berth-rec-check") { () -> [CheckResult] in
                 var results: [CheckResult] = []
                 do {
                     try Self.probeStorage(resolved.layout)

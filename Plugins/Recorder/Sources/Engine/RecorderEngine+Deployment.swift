@@ -35,7 +35,7 @@ extension RecorderEngine {
         }
         let deployment = Deployment(
             id: RecordingID.make(), name: name, latitude: latitude, longitude: longitude, startedUSec: clock())
-        try await NativeThread.run(name: "berth-rec-db") { try runtime.store.insertDeployment(deployment) }
+        try await OSThread.run(name: "berth-rec-db") { try runtime.store.insertDeployment(deployment) }
         mutable.withLock { $0.deployment = deployment }
         logger.notice(
             "recorder: deployment \"\(name)\" (\(deployment.id)) started at \(latitude), \(longitude)")
@@ -58,7 +58,7 @@ extension RecorderEngine {
         }
         scheduler?.cancel()
         await scheduler?.value
-        let ended = try await NativeThread.run(name: "berth-rec-db") { [clock] in
+        let ended = try await OSThread.run(name: "berth-rec-db") { [clock] in
             try runtime.store.endActiveDeployment(atUSec: clock())
         }
         mutable.withLock { state in
@@ -92,7 +92,7 @@ extension RecorderEngine {
         let format = runtime.resolved.format
         let frames = max(1, format.frames(usec: Int64(seconds * 1e6)))
         let expected = UInt64(frames) * UInt64(format.fileFrameBytes)
-        let admission = try await NativeThread.run(name: "berth-rec-disk") {
+        let admission = try await OSThread.run(name: "berth-rec-disk") {
             runtime.storage.admit(expectedBytes: expected)
         }
         switch admission {
@@ -120,7 +120,7 @@ extension RecorderEngine {
         let runtime = try requireRuntime()
         let count = limit == 0 ? 1000 : min(Int(limit), 100_000)
         let since = Int64(clamping: sinceUSec)
-        return try await NativeThread.run(name: "berth-rec-db") {
+        return try await OSThread.run(name: "berth-rec-db") {
             try runtime.store.recordings(sinceUSec: since, limit: count)
         }
     }

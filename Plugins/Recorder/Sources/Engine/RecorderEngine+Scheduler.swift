@@ -72,7 +72,7 @@ extension RecorderEngine {
         if !resolved.schedule.continuous {
             let expected = UInt64(segment) * UInt64(resolved.format.fileFrameBytes)
             let admission =
-                (try? await NativeThread.run(name: "berth-rec-disk") {
+                (try? await OSThread.run(name: "berth-rec-disk") {
                     runtime.storage.admit(expectedBytes: expected)
                 }) ?? .write
             switch admission {
@@ -159,7 +159,7 @@ extension RecorderEngine {
                     try await probeDevice(runtime.resolved.capture)
                     mutable.withLock { $0.captureProblem = nil }
                 } else {
-                    try await NativeThread.run(name: "berth-rec-probe") {
+                    try await OSThread.run(name: "berth-rec-probe") {
                         try Self.probeStorage(runtime.resolved.layout)
                     }
                     mutable.withLock { $0.writerProblem = nil }
@@ -185,7 +185,7 @@ extension RecorderEngine {
         }
         guard claimed else { return }
         defer { mutable.withLock { $0.probes -= 1 } }
-        try await NativeThread.run(name: "berth-rec-probe") {
+        try await OSThread.run(name: "berth-rec-probe") {
             AlsaDiagnostics.install()
             defer { AlsaDiagnostics.uninstall() }
             _ = try AlsaPCM(settings)

@@ -92,7 +92,7 @@ extension RecorderEngine {
     /// previous beat, free bytes, errors since the previous beat. A failure to store it is itself reported.
     @discardableResult
     func heartbeat(_ runtime: Runtime) async -> HeartbeatRow {
-        let free = try? await NativeThread.run(name: "berth-rec-beat") { try runtime.storage.freeBytes() }
+        let free = try? await OSThread.run(name: "berth-rec-beat") { try runtime.storage.freeBytes() }
         let now = clock()
         var row = mutable.withLock { state in
             let overruns = state.finishedOverruns + (state.session?.capture.overruns.load(ordering: .relaxed) ?? 0)
@@ -111,7 +111,7 @@ extension RecorderEngine {
         }
         do {
             let stored = row
-            try await NativeThread.run(name: "berth-rec-beat") { try runtime.store.insertHeartbeat(stored) }
+            try await OSThread.run(name: "berth-rec-beat") { try runtime.store.insertHeartbeat(stored) }
         } catch {
             let message = "cannot store the heartbeat: \(BerthError.wrapping(error).message)"
             noteError(message)

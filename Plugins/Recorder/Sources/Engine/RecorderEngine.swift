@@ -82,7 +82,7 @@ final class RecorderEngine: Sendable {
         }
         guard claimed else { throw BerthError.busy("the recorder is already started") }
         defer { mutable.withLock { $0.transitioning = false } }
-        let (runtime, recovery, active, last, count) = try await NativeThread.run(name: "berth-rec-open") {
+        let (runtime, recovery, active, last, count) = try await OSThread.run(name: "berth-rec-open") {
             [config, logger, freeBytesProvider] in
             try resolved.layout.prepare()
             let store = try MetadataStore(path: resolved.layout.database)

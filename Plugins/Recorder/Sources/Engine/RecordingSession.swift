@@ -27,7 +27,7 @@ final class RecordingSession: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<SessionResult, Never>) in
                 let capture = self.capture
-                NativeThread.detach(name: "berth-writer") { [self] in
+                OSThread.start(name: "berth-writer") { [self] in
                     let writer = writerSetup { capture.stop() }
                     while true {
                         let item = queue.pop()
