@@ -14,7 +14,7 @@ out=$here/out
 mkdir -p "$out"
 cc -O2 -Wall -Wextra -pthread -o "$out/pickup-latency" "$here/pickup-latency.c" $(pkg-config --cflags --libs libsystemd)
 
-tmp=$(mktemp -d /tmp/pickup-bench-XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pickup-bench-XXXXXX")
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
