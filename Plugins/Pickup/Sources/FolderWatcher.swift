@@ -128,7 +128,7 @@ final class FolderWatcher: Sendable {
     }
 
     /// Every file in a folder that deploys somewhere, as changes to compare with the log (a rescan).
-    func scan(_ directory: PickupDirectory) -> [PickupChange] {
+    static func scan(_ directory: PickupDirectory) -> [PickupChange] {
         let now = realtimeUSec()
         return Self.files(in: directory.path, relative: "", recursive: directory.recursive).compactMap { relative in
             guard directory.target(forRelative: relative) != nil else { return nil }

@@ -121,10 +121,11 @@ actor PickupEngine {
         return record
     }
 
-    /// Deploys every file in the folders whose content differs from what the log says is deployed (at start, and
-    /// after an inotify queue overflow lost events).
-    func rescan(_ changes: [PickupChange]) async {
-        await process(changes)
+    /// Deploys every file in the folders whose content differs from what the log says is deployed (at start, after
+    /// an inotify queue overflow lost events, and for a folder just added). Listing the folders runs here too, off
+    /// the cooperative pool.
+    func rescan(_ folders: [PickupDirectory]) async {
+        await process(folders.sorted { $0.name < $1.name }.flatMap(FolderWatcher.scan))
     }
 
     func listDeployments(limit: Int) throws -> [DeploymentRecord] { try log.list(limit: limit) }

@@ -4,7 +4,10 @@ import Synchronization
 /// Work for the one task that feeds the engine, in the order it happened.
 enum PickupWork: Sendable {
     case batch([PickupChange])
-    case rescan
+    /// Compare these folders with the log (a folder just added).
+    case rescan([PickupDirectory])
+    /// Compare every folder with the log (after an inotify overflow).
+    case rescanAll
 }
 
 /// The running plugin: folders (built-in, from config, added at run time), the watcher, the engine and the task
@@ -30,7 +33,7 @@ final class PickupService: Sendable {
         self.continuation = continuation
         watcher = try FolderWatcher(
             settle: config.settle, onBatch: { continuation.yield(.batch($0)) },
-            onOverflow: { continuation.yield(.rescan) })
+            onOverflow: { continuation.yield(.rescanAll) })
         let watcher = self.watcher
         consumer.withLock {
             $0 = Task {
@@ -39,8 +42,8 @@ final class PickupService: Sendable {
                     case .batch(let changes):
                         logger.debug("a batch of \(changes.count) changes in \(Set(changes.map(\.directory)).sorted())")
                         await engine.process(changes)
-                    case .rescan:
-                        await engine.rescan(watcher.directories.sorted { $0.name < $1.name }.flatMap(watcher.scan))
+                    case .rescan(let folders): await engine.rescan(folders)
+                    case .rescanAll: await engine.rescan(watcher.directories)
                     }
                 }
             }
@@ -57,12 +60,8 @@ final class PickupService: Sendable {
         for directory in try await engine.savedDirectories() { await add(directory) }
         // The watches exist (the kernel queues what changes from now on); deploy what changed while the daemon was
         // down before reading any event, and before the daemon takes its bus name.
-        await engine.rescan(scanAll())
+        await engine.rescan(watcher.directories)
         try watcher.start()
-    }
-
-    func scanAll() -> [PickupChange] {
-        watcher.directories.sorted { $0.name < $1.name }.flatMap(watcher.scan)
     }
 
     func stop() async {
@@ -90,18 +89,20 @@ final class PickupService: Sendable {
     }
 
     /// Asks for a rescan of every folder (as after an inotify overflow).
-    func requestRescan() { continuation.yield(.rescan) }
+    func requestRescan() { continuation.yield(.rescanAll) }
 
     func add(_ directory: PickupDirectory) async {
         await engine.setDirectory(directory)
-        watcher.add(directory)
+        // Listing a folder tree and adding its watches blocks: not on the cooperative pool.
+        let watcher = self.watcher
+        _ = try? await OSThread.run(name: "berth-pickup-add") { watcher.add(directory) }
         publishDirectories()
     }
 
     /// Adds a folder at run time and deploys what is already in it (unless the log has that very content).
     func addAndScan(_ directory: PickupDirectory) async {
         await add(directory)
-        continuation.yield(.batch(watcher.scan(directory)))
+        continuation.yield(.rescan([directory]))
     }
 
     func remove(_ name: String) async {
