@@ -127,7 +127,8 @@ final class ServiceRegistry: Sendable {
     func define(name: String, yaml: String, source: String) async throws {
         let definition = try ServiceDefinition.parse(name: name, yaml: yaml, source: source, logDirectory: logDirectory)
         try await changes.withLock {
-            try self.store.save(name, yaml: yaml)
+            let store = self.store  // the write fsyncs: on a thread of its own, not the cooperative pool
+            try await OSThread.run(name: "berth-svc-store") { try store.save(name, yaml: yaml) }
             let config = self.state.withLock { s in
                 s.defined[name] = (definition, yaml)
                 return s.config
@@ -145,7 +146,8 @@ final class ServiceRegistry: Sendable {
                 throw BerthError.notSupported(
                     "service \"\(name)\" is defined in the config file; remove it there and reload")
             }
-            try self.store.delete(name)
+            let store = self.store
+            try await OSThread.run(name: "berth-svc-store") { try store.delete(name) }
             let config = self.state.withLock { s in
                 s.defined.removeValue(forKey: name)
                 return s.config
