@@ -55,4 +55,28 @@ struct PickupConfig: Sendable, Equatable {
         try reader.finish()
         return config
     }
+
+    /// Folders as a `pickup:` section (ExportConfig): what `parse` reads back into equal folders.
+    static func node(dirs: [PickupDirectory]) -> ConfigNode {
+        .map([
+            (
+                "dirs",
+                .map(
+                    dirs.map { d in
+                        (
+                            d.name,
+                            .map([
+                                ("path", .string(d.path)), ("target", .string(d.target)),
+                                ("patterns", .list(d.patterns.map(ConfigNode.string))),
+                                ("recursive", .bool(d.recursive)), ("undeploy_on_delete", .bool(d.undeployOnDelete)),
+                                ("markers", .bool(d.markers)),
+                            ])
+                        )
+                    })
+            )
+        ])
+    }
+
+    /// Keys of the section that only the config file sets (an import refuses them).
+    static let fileOnlyKeys = ["keep_versions", "settle", "markers"]
 }

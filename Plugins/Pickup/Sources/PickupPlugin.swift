@@ -11,7 +11,7 @@ final class PickupPlugin: BerthPlugin {
     let version = "1.0.0"
     /// services and instances are targets: they start first when present (and stop after pickup).
     let dependencies = ["services", "instances"]
-    private let service = Mutex<PickupService?>(nil)
+    let service = Mutex<PickupService?>(nil)
 
     func validate(config: ConfigNode?) throws { _ = try PickupConfig.parse(config) }
 
@@ -42,6 +42,85 @@ final class PickupPlugin: BerthPlugin {
             return s
         }
         await running?.stop()
+    }
+}
+
+// MARK: - Import/export (kind "pickup-folder")
+
+extension PickupPlugin {
+    private func running() throws -> PickupService {
+        guard let service = service.withLock({ $0 }) else {
+            throw BerthError(.pluginFailed, "the pickup plugin is not running")
+        }
+        return service
+    }
+
+    /// Every folder but the built-in ones: from the config file and added with AddDirectory.
+    func exportConfig() async -> ConfigNode? {
+        guard let service = try? running() else { return nil }
+        let folders = service.watcher.directories.filter { $0.origin != .builtin }.sorted { $0.name < $1.name }
+        return folders.isEmpty ? nil : PickupConfig.node(dirs: folders)
+    }
+
+    /// Imported folders are added as with AddDirectory (kept in the database); a changed one is replaced. A folder
+    /// from the config file can only be imported unchanged. With `replace`, folders added at run time and not in the
+    /// file are removed.
+    func planImport(_ section: ConfigNode, replace: Bool) async throws -> [ConfigChange] {
+        try plan(section, replace: replace, try running()).changes
+    }
+
+    func applyImport(_ section: ConfigNode, replace: Bool) async throws -> [ConfigChange] {
+        let service = try running()
+        let (incoming, changes) = try plan(section, replace: replace, service)
+        for change in changes where change.action != .unchanged {
+            if change.action != .create {
+                try await service.engine.deleteSavedDirectory(change.name)
+                await service.remove(change.name)
+            }
+            guard change.action != .delete, var folder = incoming.first(where: { $0.name == change.name }) else {
+                continue
+            }
+            folder.origin = .runtime
+            try await service.engine.saveDirectory(folder)
+            await service.addAndScan(folder)
+        }
+        return changes
+    }
+
+    private func plan(_ section: ConfigNode, replace: Bool, _ service: PickupService) throws
+        -> (folders: [PickupDirectory], changes: [ConfigChange])
+    {
+        if case .mapping(let entries, _) = section,
+            let key = entries.first(where: { PickupConfig.fileOnlyKeys.contains($0.key) })
+        {
+            throw BerthError.invalidConfig(
+                "\(key.keyMark): pickup.\(key.key) is set in the config file; an import only adds folders (dirs)")
+        }
+        let incoming = try PickupConfig.parse(section).dirs
+        let current = Dictionary(service.watcher.directories.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var changes: [ConfigChange] = []
+        for folder in incoming {
+            guard FileSystem.isDirectory(folder.path) else {
+                throw BerthError.notFound("pickup folder \"\(folder.name)\": \"\(folder.path)\" is not an existing folder")
+            }
+            var action = ConfigChange.Action.create
+            if let existing = current[folder.name] {
+                var compared = folder
+                compared.origin = existing.origin
+                action = compared == existing ? .unchanged : .update
+                if action == .update && existing.origin == .config {
+                    throw BerthError.notSupported(
+                        "pickup folder \"\(folder.name)\" is set in the config file; change it there and reload")
+                }
+            }
+            changes.append(ConfigChange(kind: "pickup-folder", name: folder.name, action: action))
+        }
+        if replace {
+            let names = Set(incoming.map(\.name))
+            changes += current.values.filter { $0.origin == .runtime && !names.contains($0.name) }.map(\.name).sorted()
+                .map { ConfigChange(kind: "pickup-folder", name: $0, action: .delete) }
+        }
+        return (incoming, changes)
     }
 }
 
