@@ -152,6 +152,34 @@ import Testing
         }
     }
 
+    /// berthd killed with SIGKILL in the middle of a burst: the next start deploys what was not logged, so every
+    /// file ends with exactly one `deployed` row holding its content, and published copies match.
+    @Test func killNineDuringABurstLosesNothing() async throws {
+        try await TestEnvironment.with { env in
+            let pickup = try await PickupHarness.start(env)
+            let files = pickup.folder("files")
+            let count = 300
+            for i in 0..<count { try Files.write(files + "/k\(i).txt", "content \(i)") }
+            try await waitUntil("some of the burst deployed") { pickup.outcomes.count >= 10 }
+            try await pickup.stopDaemon(SIGKILL)
+            let before = pickup.outcomes.count
+            try await pickup.startDaemon()
+            try await waitUntil("every file in the log", timeout: .seconds(30)) {
+                Set(try await pickup.deployments(limit: 10000).map { $0[1] }).count >= count
+            }
+            let rows = try await pickup.deployments(limit: 10000)
+            for i in 0..<count {
+                let name = "k\(i).txt"
+                let mine = rows.filter { $0[1] == name }
+                #expect(mine.count == 1 && mine.first?[3] == "deployed", "\(name): \(mine)")
+                #expect(mine.first?[4] == (try await Files.sha256(of: "content \(i)")), "\(name)")
+                let published = try String(contentsOfFile: pickup.stateDir + "/published/" + name, encoding: .utf8)
+                #expect(published == "content \(i)")
+            }
+            #expect(before < count, "the kill came after the whole burst: nothing was tested (\(before))")
+        }
+    }
+
     @Test func failedMarkerCarriesTheReason() async throws {
         try await TestEnvironment.with { env in
             let source = try Files.makeTemp()

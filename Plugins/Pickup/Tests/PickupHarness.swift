@@ -108,9 +108,9 @@ final class PickupHarness: Sendable {
         }
     }
 
-    func stopDaemon() async throws {
+    func stopDaemon(_ signal: Int32 = SIGTERM) async throws {
         guard let process = daemon.withLock({ $0 }) else { return }
-        process.signal(SIGTERM)
+        process.signal(signal)
         _ = try await process.waitForExit()
     }
 
