@@ -2,7 +2,7 @@ import BerthKit
 import Glibc
 
 /// Content-addressed copies of deployed artifacts: `<root>/<sha256>/<name>`, written atomically, so a rollback
-/// or a `config` import reads a stable copy and never the file someone is editing. Also reads and hashes sources.
+/// or a `config` import reads a stable copy and never the file someone is editing.
 struct ArtifactStore: Sendable {
     let root: String
 
@@ -49,13 +49,5 @@ struct ArtifactStore: Sendable {
             unlink(path(sha256: sha, name: name))
             rmdir(root + "/" + sha)
         }
-    }
-
-    /// Reads a whole source file (what is there now: pickup only reads after close-write or a rename).
-    static func read(_ path: String) throws -> [UInt8] {
-        guard let bytes = try FileSystem.read(path) else {
-            throw BerthError.notFound("pickup cannot read \"\(path)\": it does not exist")
-        }
-        return bytes
     }
 }

@@ -27,6 +27,7 @@ actor PickupEngine {
     nonisolated let pausedFlag = Mutex(false)
     var queued: [PickupChange] = []
     var announce: DeploymentAnnouncer = { _ in }
+    let logger = Logger(label: "berth.pickup")
 
     init(stateDirectory: String, targets: DeployTargets, keepVersions: Int, builtinMarkers: Bool) throws {
         self.stateDirectory = stateDirectory
@@ -81,8 +82,24 @@ actor PickupEngine {
             if markers { Markers.clear(change.path) }
             return
         }
-        // What is there now: a file that is gone again (moved on before the settle ended) deploys nothing.
-        guard let bytes = try? ArtifactStore.read(change.path) else { return }
+        // What is there now, and only when whole (see SourceFile).
+        let bytes: [UInt8]
+        do {
+            switch try SourceFile.read(change.path) {
+            case .whole(let read): bytes = read
+            case .gone: return  // moved on or deleted before the settle ended: nothing to deploy
+            case .notRegular(let kind):
+                logger.debug("\(change.path) is \(kind), not a file: not deployed")
+                return
+            case .openForWriting:
+                logger.debug("\(change.path) is open for writing: it deploys when its writer closes it")
+                return
+            }
+        } catch {
+            let record = fail(name: name, target: target, source: change.path, error: Self.describe(error))
+            if markers { Markers.write(beside: change.path, record) }
+            return
+        }
         let sha = SHA256.hex(bytes)
         if let current = try? log.current(name: name, target: target), current.status == .deployed,
             current.sha256 == sha, change.fromRescan || current.timeUSec >= change.detectedUSec
@@ -109,6 +126,35 @@ actor PickupEngine {
             record.status = .failed
             record.error = Self.describe(error)
         }
+        return finish(record)
+    }
+
+    /// Deploys the file at `path` on request (`DeployFile`), read here, off the cooperative pool.
+    func deployFile(path: String, target: String) async throws -> DeploymentRecord {
+        let bytes: [UInt8]
+        switch try SourceFile.read(path) {
+        case .whole(let read): bytes = read
+        case .gone: throw BerthError.notFound("pickup DeployFile: \"\(path)\" is not an existing file")
+        case .notRegular(let kind):
+            throw BerthError.invalidArgument("pickup DeployFile: \"\(path)\" is \(kind), not a regular file")
+        case .openForWriting:
+            throw BerthError.busy(
+                "pickup DeployFile: \"\(path)\" is open for writing by a process; deploy it once it is closed")
+        }
+        return await deploy(name: FileSystem.baseName(path), bytes: bytes, target: target, source: path)
+    }
+
+    /// Logs and announces a deployment that failed before it reached its target (the source could not be read).
+    func fail(name: String, target: String, source: String, error: String) -> DeploymentRecord {
+        finish(
+            DeploymentRecord(
+                name: name, target: target, source: source, sha256: "", size: 0, timeUSec: 0, status: .failed,
+                error: error))
+    }
+
+    /// Timestamps, logs and announces an outcome; prunes the store after a deployment.
+    private func finish(_ outcome: DeploymentRecord) -> DeploymentRecord {
+        var record = outcome
         record.timeUSec = realtimeUSec()
         do {
             record = try log.append(record)
@@ -116,7 +162,7 @@ actor PickupEngine {
             record.status = .failed
             record.error = "the deployment log could not be written: \(Self.describe(error))"
         }
-        if record.status == .deployed { pruneStore(name: name) }
+        if record.status == .deployed { pruneStore(name: record.name) }
         announce(record)
         return record
     }

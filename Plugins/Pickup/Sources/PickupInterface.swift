@@ -53,9 +53,7 @@ enum PickupInterface {
                 ) {
                     call in
                     let (path, target) = try checkDeployFile(call.string(0), call.string(1), service)
-                    let bytes = try ArtifactStore.read(path)
-                    let record = await engine.deploy(
-                        name: FileSystem.baseName(path), bytes: bytes, target: target, source: path)
+                    let record = try await engine.deployFile(path: path, target: target)
                     return [.string(String(record.id))]
                 },
                 .async("ListDeployments", in: [BusArg("limit", "u")], out: [BusArg("deployments", "a(sssssts)")]) {

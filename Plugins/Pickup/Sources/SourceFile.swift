@@ -1,0 +1,96 @@
+import BerthKit
+import Glibc
+
+/// Reads a file dropped into a pickup folder, and only when it is whole: a regular file that no process has open
+/// for writing. inotify's close-write says one writer finished; it does not say another is not still writing, and
+/// a scan (at start, after an overflow, for a folder just added) has no event at all. So the read holds a read
+/// lease (fcntl F_SETLEASE): taking it fails while any process has the file open for writing, and a writer that
+/// opens the file during the read breaks it, so bytes read under an unbroken lease are one writer's finished file.
+/// Either way the writer's own close-write brings the file back once it is done.
+///
+/// Where a lease cannot be taken (a file owned by another user without CAP_LEASE, a file system without leases)
+/// the read falls back to comparing the file's size and change time before and after.
+enum SourceFile {
+    enum Read: Sendable {
+        case whole([UInt8])
+        /// Gone again (moved on or deleted before it was read).
+        case gone
+        /// A FIFO, socket or device: never read (a FIFO would block the reader, a device never ends).
+        case notRegular(String)
+        /// Some process has it open for writing, or opened it while it was being read.
+        case openForWriting
+    }
+
+    // <fcntl.h> with _GNU_SOURCE, which the Glibc module does not import: F_LINUX_SPECIFIC_BASE (1024) + 0 and + 1,
+    // and F_SETSIG (10 on every Linux architecture that uses the asm-generic numbers, x86_64 and aarch64 included).
+    private static let setLease: Int32 = 1024
+    private static let getLease: Int32 = 1025
+    private static let setSignal: Int32 = 10
+
+    static func read(_ path: String) throws -> Read {
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        if fd < 0 {
+            switch errno {
+            case ENOENT, ENOTDIR: return .gone
+            case ENXIO: return .notRegular("a socket")
+            default: throw SystemError("pickup cannot open \"\(path)\"", errno: errno)
+            }
+        }
+        defer { close(fd) }
+        var before = stat()
+        guard fstat(fd, &before) == 0 else { throw SystemError("pickup cannot stat \"\(path)\"", errno: errno) }
+        guard before.st_mode & S_IFMT == S_IFREG else { return .notRegular(kind(before.st_mode)) }
+
+        // A lease break must not signal the daemon with SIGIO (which would end it): SIGURG is ignored by default.
+        _ = fcntl(fd, setSignal, SIGURG)
+        let leased: Bool
+        if fcntl(fd, setLease, Int32(F_RDLCK)) == 0 {
+            leased = true
+        } else if errno == EAGAIN {
+            return .openForWriting
+        } else {
+            leased = false  // EACCES (not the owner), EINVAL (no leases here): the stat comparison below
+        }
+        defer {
+            if leased { _ = fcntl(fd, setLease, Int32(F_UNLCK)) }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(before.st_size))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("pickup cannot read \"\(path)\"", errno: errno)
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: buffer[0..<n])
+            // A writer opening the file breaks the lease and waits for us: stop at once and let it write.
+            if leased && fcntl(fd, getLease) != Int32(F_RDLCK) { return .openForWriting }
+        }
+        if leased {
+            if fcntl(fd, getLease) != Int32(F_RDLCK) { return .openForWriting }
+        } else {
+            var after = stat()
+            guard fstat(fd, &after) == 0 else { throw SystemError("pickup cannot stat \"\(path)\"", errno: errno) }
+            if after.st_size != before.st_size || after.st_ctim.tv_sec != before.st_ctim.tv_sec
+                || after.st_ctim.tv_nsec != before.st_ctim.tv_nsec
+            {
+                return .openForWriting
+            }
+        }
+        return .whole(bytes)
+    }
+
+    private static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFDIR: return "a folder"
+        default: return "not a regular file"
+        }
+    }
+}
