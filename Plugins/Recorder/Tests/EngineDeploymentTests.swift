@@ -56,12 +56,12 @@ import Testing
             let wav = try readWAV(row.path)
             #expect(wav.data == f.fixture.expectedData(0..<1600))
         }
-        // Consecutive recordings sit on the 0.5 s grid (give or take the estimate of the first sample's time,
-        // which an unpaced file PCM skews by up to a period, and scheduling delay on a loaded 2-core machine).
-        for (a, b) in zip(rows, rows.dropFirst()) {
-            let offGrid = abs((b.startUSec - a.startUSec + 250_000) % 500_000 - 250_000)
-            #expect(offGrid < 240_000, "\(a.startUSec) → \(b.startUSec)")
-        }
+        // One recording per planned start, in order. (That planned starts sit on the interval's grid is
+        // ScheduleTests' to check: a row's start is the estimated time of its first sample, which an unpaced file
+        // PCM skews by a period and a loaded machine delays by as much as it likes, so a wall-clock grid check
+        // here measured the machine's load: it failed at 246 ms off a 500 ms grid in a CI run next to a build.)
+        #expect(Set(rows.map(\.startUSec)).count == rows.count)
+        #expect(Set(rows.map(\.path)).count == rows.count)
         #expect(f.log.states.contains(.recording) && f.log.states.last == .idle)
         await engine.shutdown()
     }
