@@ -55,20 +55,12 @@ enum SourceFile {
         defer {
             if leased { _ = fcntl(fd, setLease, Int32(F_UNLCK)) }
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(before.st_size))
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("pickup cannot read \"\(path)\"", errno: errno)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: buffer[0..<n])
-            // A writer opening the file breaks the lease and waits for us: stop at once and let it write.
-            if leased && fcntl(fd, getLease) != Int32(F_RDLCK) { return .openForWriting }
-        }
+        // A writer opening the file breaks the lease and waits for us: stop at once and let it write.
+        guard
+            let bytes = try FileSystem.readToEnd(
+                fd, path: path, capacity: Int(before.st_size),
+                stopAfterChunk: { leased && fcntl(fd, getLease) != Int32(F_RDLCK) })
+        else { return .openForWriting }
         if leased {
             if fcntl(fd, getLease) != Int32(F_RDLCK) { return .openForWriting }
         } else {

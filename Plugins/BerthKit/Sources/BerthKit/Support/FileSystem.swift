@@ -35,7 +35,16 @@ public enum FileSystem {
             throw SystemError("cannot open \"\(path)\"", errno: errno)
         }
         defer { close(fd) }
+        return try readToEnd(fd, path: path)
+    }
+
+    /// Reads an open descriptor to its end in 64 KiB chunks. `stopAfterChunk` runs after each chunk; when it
+    /// answers true the read stops and the answer is nil. `path` names the file in the error.
+    public static func readToEnd(
+        _ fd: Int32, path: String, capacity: Int = 0, stopAfterChunk: () -> Bool = { false }
+    ) throws -> [UInt8]? {
         var result: [UInt8] = []
+        result.reserveCapacity(capacity)
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
@@ -45,6 +54,7 @@ public enum FileSystem {
             }
             if n == 0 { break }
             result.append(contentsOf: buffer[0..<n])
+            if stopAfterChunk() { return nil }
         }
         return result
     }
