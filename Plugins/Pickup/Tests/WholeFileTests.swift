@@ -97,18 +97,30 @@ import Testing
     }
 
     /// DeployFile of a file some process is still writing is Busy, and deploys nothing.
+    ///
+    /// The writer is a child process, not a descriptor of this one: a test running beside this one that spawns a
+    /// process would hand the child a copy of every descriptor until its exec, keeping the file open for writing
+    /// for a moment after this test closed its own (a CI run saw exactly that).
     @Test func deployFileOfAFileBeingWrittenIsBusy() async throws {
         try await TestEnvironment.with { env in
             let pickup = try await PickupHarness.start(env)
             let outside = try Files.makeTemp()
             defer { try? FileManager.default.removeItem(atPath: outside) }
             let path = outside + "/report.csv"
-            let fd = try Self.openAndWrite(path, "a,b\n")
+            let release = outside + "/release"
+            let writer = try ChildProcess.spawn(
+                [
+                    "sh", "-c", "exec 3>\"$0\"; printf 'a,b\\n' >&3; while [ ! -e \"$1\" ]; do sleep 0.01; done",
+                    path, release,
+                ], stdout: outside + "/writer.out", stderr: outside + "/writer.out")
+            defer { writer.terminate() }
+            try await waitUntil("the writer has written") { (try? FileSystem.read(path))?.count == 4 }
             let busy = await #expect(throws: DBusError.self) {
                 _ = try await pickup.call("DeployFile", [.string(path), .string("files")])
             }
             #expect(busy?.name == "org.berth.Berth1.Error.Busy" && busy?.message.contains(path) == true, "\(busy)")
-            close(fd)
+            try Files.write(release, "")
+            #expect(try await writer.wait() == 0)
             let reply = try await pickup.call("DeployFile", [.string(path), .string("files")])
             let seen = try await pickup.waitFor("report.csv")
             #expect(seen.count == 1 && seen[0].ok && seen[0].id == reply.first?.string)
