@@ -20,7 +20,9 @@ struct ArtifactStore: Sendable {
         let file = path(sha256: sha256, name: name)
         if FileSystem.exists(file) { return file }
         try FileSystem.makeDirectories(root + "/" + sha256)
-        let temp = root + "/" + sha256 + "/." + name + ".tmp"
+        // Not named after the artifact: a 255-byte name leaves no room. No artifact is named so (dotfiles and
+        // *.tmp are ignored), and the engine stores one artifact at a time.
+        let temp = root + "/" + sha256 + "/.store.tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SystemError("cannot create \"\(temp)\"", errno: errno) }
         do {

@@ -90,6 +90,27 @@ final class FolderWatcher: Sendable {
 
     var directories: [PickupDirectory] { state.withLock { Array($0.directories.values) } }
 
+    /// The folders watched, as "directory:relative" ("site:" for a root), sorted.
+    var watchedFolders: [String] {
+        state.withLock { state in
+            state.roles.values.flatMap { roles in
+                roles.compactMap { role -> String? in
+                    guard case .folder(let directory, let relative) = role else { return nil }
+                    return directory + ":" + relative
+                }
+            }.sorted()
+        }
+    }
+
+    /// Reserves `directory`'s name before it is added; false when a folder has that name already.
+    func claim(_ directory: PickupDirectory) -> Bool {
+        state.withLock { state in
+            guard state.directories[directory.name] == nil else { return false }
+            state.directories[directory.name] = directory
+            return true
+        }
+    }
+
     /// Starts watching a folder (and its parent, so that a deleted folder that comes back is watched again).
     func add(_ directory: PickupDirectory) {
         state.withLock { state in
@@ -108,17 +129,9 @@ final class FolderWatcher: Sendable {
             {
                 state.gitLocked.remove(gitDirectory)
             }
-            for (wd, roles) in state.roles {
-                let kept = roles.filter { role in
-                    switch role {
-                    case .folder(let d, _), .parent(let d), .gitDirectory(let d): d != name
-                    }
-                }
-                if kept.isEmpty {
-                    inotify.removeWatch(wd)
-                    state.roles[wd] = nil
-                } else {
-                    state.roles[wd] = kept
+            dropRoles(&state) { role in
+                switch role {
+                case .folder(let d, _), .parent(let d), .gitDirectory(let d): d == name
                 }
             }
             state.order.removeAll { state.pending[$0]?.directory == name }
@@ -151,7 +164,31 @@ final class FolderWatcher: Sendable {
                 if event.has(InotifyEvent.ignored) { state.roles[event.wd] = nil }
             }
         }
-        if overflow { onOverflow() }
+        if overflow {
+            // Events were lost, folder creations among them: watch every folder again (adding a watch that exists
+            // changes nothing), then rescan.
+            state.withLock { state in
+                for directory in state.directories.values {
+                    attachParent(directory, &state)
+                    _ = attachTree(directory, relative: "", &state)
+                }
+            }
+            onOverflow()
+        }
+    }
+
+    /// Drops the roles `matching` selects; a watch left without a role is removed.
+    private func dropRoles(_ state: inout State, matching: (Role) -> Bool) {
+        for (wd, roles) in state.roles {
+            let kept = roles.filter { !matching($0) }
+            guard kept.count != roles.count else { continue }
+            if kept.isEmpty {
+                inotify.removeWatch(wd)
+                state.roles[wd] = nil
+            } else {
+                state.roles[wd] = kept
+            }
+        }
     }
 
     private func apply(_ event: InotifyEvent, role: Role, _ state: inout State) {
@@ -180,6 +217,13 @@ final class FolderWatcher: Sendable {
             guard !event.name.isEmpty else { return }
             let child = relative.isEmpty ? event.name : relative + "/" + event.name
             if event.has(InotifyEvent.isDirectory) {
+                if event.has(InotifyEvent.movedFrom) {
+                    // A subfolder moved away (or renamed): its watches would follow it under their old names.
+                    dropRoles(&state) { role in
+                        guard case .folder(name, let r) = role else { return false }
+                        return r == child || r.hasPrefix(child + "/")
+                    }
+                }
                 if directory.recursive, !event.name.hasPrefix("."),
                     event.has(InotifyEvent.create | InotifyEvent.movedTo)
                 {
@@ -225,7 +269,9 @@ final class FolderWatcher: Sendable {
                 && state.pendingDirectories.contains { state.gitDirectories[$0].map(state.gitLocked.contains) ?? false }
             let settleUSec = Self.microseconds(settle)
             let (quietNeeded, maxUSec) =
-                gitBusy ? (Self.microseconds(gitQuiet), Self.microseconds(gitMaxDelay)) : (settleUSec, Self.microseconds(maxDelay))
+                gitBusy
+                ? (Self.microseconds(gitQuiet), Self.microseconds(gitMaxDelay))
+                : (settleUSec, Self.microseconds(maxDelay))
             if !state.pending.isEmpty && quiet < quietNeeded && now &- state.firstPendingAt < maxUSec {
                 let wait = gitBusy ? max(settleUSec, 1000) : settleUSec - quiet
                 FDWatcher.shared.after(.microseconds(Int64(wait))) { [weak self] in self?.settleTimer() }
@@ -273,7 +319,7 @@ final class FolderWatcher: Sendable {
         var files: [String] = []
         for name in FileSystem.list(path) {
             let child = relative.isEmpty ? name : relative + "/" + name
-            if FileSystem.isDirectory(path + "/" + name) {
+            if Self.isFolder(path + "/" + name) {
                 if directory.recursive && !name.hasPrefix(".") {
                     files += attachTree(directory, relative: child, &state)
                 }
@@ -290,13 +336,19 @@ final class FolderWatcher: Sendable {
         let folder = relative.isEmpty ? path : path + "/" + relative
         for name in FileSystem.list(folder) {
             let child = relative.isEmpty ? name : relative + "/" + name
-            if FileSystem.isDirectory(folder + "/" + name) {
+            if isFolder(folder + "/" + name) {
                 if recursive && !name.hasPrefix(".") { found += files(in: path, relative: child, recursive: true) }
             } else {
                 found.append(child)
             }
         }
         return found
+    }
+
+    /// A folder itself, not a symbolic link to one: walks never follow links (`ln -s . self` would never end).
+    private static func isFolder(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 }
 

@@ -86,7 +86,7 @@ extension PickupEngine {
     private func publishFile(name: String, storedPath: String) throws {
         let folder = stateDirectory + "/published"
         try FileSystem.makeDirectories(folder)
-        let temp = folder + "/." + name + ".link.tmp"
+        let temp = folder + "/.link.tmp"  // not named after the file: see ArtifactStore.store
         unlink(temp)
         guard symlink(storedPath, temp) == 0 else { throw SystemError("cannot link \"\(temp)\"", errno: errno) }
         guard rename(temp, publishedPath(name)) == 0 else {

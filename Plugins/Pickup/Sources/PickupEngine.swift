@@ -72,6 +72,13 @@ actor PickupEngine {
     }
 
     private func apply(_ change: PickupChange) async {
+        var change = change
+        if change.kind == .removed && FileSystem.exists(change.path) {
+            // Back already (an editor's save renames the old file away, then writes the new one): what is there
+            // now deploys if it differs from what is deployed, as in a rescan.
+            change.kind = .changed
+            change.fromRescan = true
+        }
         guard let directory = directories[change.directory], let target = directory.target(forRelative: change.relative)
         else { return }
         let name = FileSystem.baseName(change.relative)

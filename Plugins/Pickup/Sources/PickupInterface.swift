@@ -16,8 +16,7 @@ enum PickupInterface {
                 ) {
                     call in
                     let directory = try checkNewDirectory(call, service)
-                    try await engine.saveDirectory(directory)
-                    await service.addAndScan(directory)
+                    try await service.addRuntime(directory)
                     logger.info("pickup folder \"\(directory.name)\" added: \(directory.path) → \(directory.target)")
                     return []
                 },
@@ -110,7 +109,7 @@ enum PickupInterface {
                 "pickup folder name \"\(name.replacingNUL)\" must be 1 to 64 letters, digits, - _ or . (not leading)")
         }
         if service.watcher.directories.contains(where: { $0.name == name }) {
-            throw BerthError.alreadyExists("pickup already has a folder named \"\(name)\"")
+            throw PickupService.nameTaken(name)
         }
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         guard path.hasPrefix("/"), !path.utf8.contains(0) else {

@@ -81,8 +81,7 @@ extension PickupPlugin {
                 continue
             }
             folder.origin = .runtime
-            try await service.engine.saveDirectory(folder)
-            await service.addAndScan(folder)
+            try await service.addRuntime(folder)
         }
         return changes
     }

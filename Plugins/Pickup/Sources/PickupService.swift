@@ -58,10 +58,11 @@ final class PickupService: Sendable {
         }
         for directory in config.dirs { await add(directory) }
         for directory in try await engine.savedDirectories() { await add(directory) }
-        // The watches exist (the kernel queues what changes from now on); deploy what changed while the daemon was
-        // down before reading any event, and before the daemon takes its bus name.
-        await engine.rescan(watcher.directories)
+        // The watches exist. Read events from now on, so that a change made during the rescan is stamped when it
+        // happened (a file the rescan deploys and that changed before it was read deploys once), and deploy what
+        // changed while the daemon was down before the daemon takes its bus name.
         try watcher.start()
+        await engine.rescan(watcher.directories)
     }
 
     func stop() async {
@@ -97,6 +98,23 @@ final class PickupService: Sendable {
         let watcher = self.watcher
         _ = try? await OSThread.run(name: "berth-pickup-add") { watcher.add(directory) }
         publishDirectories()
+    }
+
+    /// Adds a run-time folder (AddDirectory, ImportConfig): claims its name first, so that of two concurrent adds of
+    /// one name the second is AlreadyExists, then keeps it in the database, watches it and deploys what it holds.
+    func addRuntime(_ directory: PickupDirectory) async throws {
+        guard watcher.claim(directory) else { throw Self.nameTaken(directory.name) }
+        do {
+            try await engine.saveDirectory(directory)
+        } catch {
+            watcher.remove(directory.name)
+            throw error
+        }
+        await addAndScan(directory)
+    }
+
+    static func nameTaken(_ name: String) -> BerthError {
+        .alreadyExists("pickup already has a folder named \"\(name)\"")
     }
 
     /// Adds a folder at run time and deploys what is already in it (unless the log has that very content).

@@ -39,6 +39,25 @@ import Testing
         }
     }
 
+    /// The longest name an upload may have (255 bytes) deploys, is stored, published and rolled back like any other
+    /// (temp names used to be the artifact's name with more around it, so 251 to 255 bytes failed).
+    @Test func uploadWithA255ByteNameDeploys() async throws {
+        try await TestEnvironment.with { env in
+            let pickup = try await PickupHarness.start(env)
+            let name = String(repeating: "n", count: 251) + ".txt"
+            for version in ["v1", "v2"] {
+                let reply = try await pickup.call("Deploy", [.string(name), bytes(version), .string("files")])
+                let seen = try await pickup.waitFor(name, count: version == "v1" ? 1 : 2)
+                #expect(seen.last?.ok == true && seen.last?.id == reply.first?.string, "\(seen)")
+            }
+            let published = pickup.stateDir + "/published/" + name
+            #expect(try FileSystem.readText(published) == "v2")
+            _ = try await pickup.call("Rollback", [.string(name), .string("files")])
+            _ = try await pickup.waitFor(name, count: 3)
+            #expect(try FileSystem.readText(published) == "v1")
+        }
+    }
+
     @Test func serviceDefinitionWithoutServicesPluginFailsNotSupported() async throws {
         try await TestEnvironment.with { env in
             let pickup = try await PickupHarness.start(env)
@@ -147,7 +166,8 @@ import Testing
                 _ = try await pickup.call("Rollback", [.string("never.txt"), .string("files")])
                 Issue.record("Rollback of an artifact never deployed succeeded")
             } catch let error as DBusError {
-                #expect(error.name == "org.berth.Berth1.Error.NotFound" && error.message.contains("never.txt"), "\(error)")
+                #expect(
+                    error.name == "org.berth.Berth1.Error.NotFound" && error.message.contains("never.txt"), "\(error)")
             }
         }
     }
@@ -198,6 +218,55 @@ import Testing
             }
             let reason = try String(contentsOfFile: source + "/api.yaml.failed", encoding: .utf8)
             #expect(reason.contains(seen[0].detail))
+        }
+    }
+
+    /// Two AddDirectory calls racing for one name: one adds, the other is AlreadyExists, and the one folder added
+    /// is the one watched and the one kept across a restart.
+    @Test func concurrentAddsOfOneNameAddOneFolder() async throws {
+        try await TestEnvironment.with { env in
+            let pickup = try await PickupHarness.start(env)
+            let a = try Files.makeTemp()
+            let b = try Files.makeTemp()
+            defer {
+                try? FileManager.default.removeItem(atPath: a)
+                try? FileManager.default.removeItem(atPath: b)
+            }
+            func add(_ name: String, _ path: String) async -> DBusError? {
+                do {
+                    _ = try await pickup.call(
+                        "AddDirectory", [.string(name), .string(path), .string("files"), .vardict([])])
+                    return nil
+                } catch {
+                    return error as? DBusError
+                }
+            }
+            var winners: [String: String] = [:]
+            for round in 0..<5 {
+                let name = "twin\(round)"
+                async let first = add(name, a)
+                async let second = add(name, b)
+                let (errorA, errorB) = await (first, second)
+                #expect(
+                    (errorA == nil) != (errorB == nil),
+                    "round \(round): \(String(describing: errorA)), \(String(describing: errorB))")
+                #expect((errorA ?? errorB)?.name == "org.berth.Berth1.Error.AlreadyExists")
+                winners[name] = errorA == nil ? a : b
+            }
+            func directories() async throws -> [String: String] {
+                let rows = try await pickup.client.getProperty(
+                    "org.berth.Berth1", PickupHarness.path, PickupHarness.interface, "Directories")
+                var found: [String: String] = [:]
+                for row in rows.items ?? [] {
+                    guard let fields = row.items, fields.count == 3, let name = fields[0].string else { continue }
+                    if name.hasPrefix("twin") { found[name] = fields[1].string }
+                }
+                return found
+            }
+            #expect(try await directories() == winners)
+            try await pickup.stopDaemon()
+            try await pickup.startDaemon()
+            #expect(try await directories() == winners)
         }
     }
 

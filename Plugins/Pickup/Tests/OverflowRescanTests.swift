@@ -16,11 +16,17 @@ import Testing
         func names() -> [String] { records.withLock { $0.map(\.name) } }
     }
 
-    func makeService(_ root: String) async throws -> (PickupService, Recorder) {
-        let targets = DeployTargets(
-            peer: { _ in nil }, importConfig: { _ in throw BerthError.notSupported("no importer") })
+    /// A pickup service on real inotify in `root`, with `dirs` from config and `importConfig` as the config target.
+    static func makeService(
+        _ root: String, dirs: [PickupDirectory] = [],
+        importConfig: @escaping @Sendable (String) async throws -> Void = { _ in
+            throw BerthError.notSupported("no importer")
+        }
+    ) async throws -> (PickupService, Recorder) {
+        let targets = DeployTargets(peer: { _ in nil }, importConfig: importConfig)
         var config = PickupConfig()
         config.settle = .milliseconds(5)
+        config.dirs = dirs
         let service = try PickupService(stateDirectory: root, config: config, targets: targets)
         let recorder = Recorder()
         await service.engine.setAnnouncer { record in
@@ -34,7 +40,7 @@ import Testing
     @Test func overflowRescansAndDeploysOnlyWhatChanged() async throws {
         let root = try Files.makeTemp()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let (service, recorder) = try await makeService(root)
+        let (service, recorder) = try await Self.makeService(root)
         let files = root + "/files"
         try Files.write(files + "/a.txt", "one")
         try await waitUntil("a.txt deployed") { recorder.names() == ["a.txt"] }
@@ -60,7 +66,7 @@ import Testing
     @Test func restartRescanDeploysChangesMadeWhileStopped() async throws {
         let root = try Files.makeTemp()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        var (service, recorder) = try await makeService(root)
+        var (service, recorder) = try await Self.makeService(root)
         try Files.write(root + "/files/same.txt", "same")
         try Files.write(root + "/files/edit.txt", "v1")
         try await waitUntil("both deployed") { Set(recorder.names()) == ["same.txt", "edit.txt"] }
@@ -68,7 +74,7 @@ import Testing
 
         try Files.write(root + "/files/edit.txt", "v2")
         try Files.write(root + "/files/new.txt", "new")
-        (service, recorder) = try await makeService(root)
+        (service, recorder) = try await Self.makeService(root)
         try await waitUntil("edit.txt and new.txt deployed") { Set(recorder.names()) == ["edit.txt", "new.txt"] }
         try Files.write(root + "/files/zz.txt", "barrier")
         try await waitUntil("barrier") { recorder.names().contains("zz.txt") }

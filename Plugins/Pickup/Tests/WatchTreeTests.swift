@@ -1,0 +1,155 @@
+import BerthKit
+import BerthTestSupport
+import Foundation
+import Glibc
+import Testing
+
+@testable import PickupPlugin
+
+/// Which folders a recursive pickup folder watches as its tree changes (real inotify, in-process): symbolic links
+/// are not followed, a subfolder moved away stops being watched under its old name, an overflow watches folders
+/// created while events were lost, and a change that is undone before it applies changes nothing.
+@Suite struct WatchTreeTests {
+    static func site(_ root: String) throws -> PickupDirectory {
+        try FileSystem.makeDirectories(root + "/site")
+        return PickupDirectory(
+            name: "site", path: root + "/site", target: "files", recursive: true, undeployOnDelete: true,
+            origin: .config)
+    }
+
+    static func deployed(_ recorder: OverflowRescanTests.Recorder, _ name: String) -> [DeploymentRecord] {
+        recorder.records.withLock { $0.filter { $0.name == name && $0.status == .deployed } }
+    }
+
+    /// The record of what is deployed of `name` in files now (the newest deployed or undeployed one).
+    static func current(_ service: PickupService, _ name: String) async throws -> DeploymentRecord? {
+        try await service.engine.listDeployments(limit: 1000).first {
+            $0.name == name && $0.target == "files" && ($0.status == .deployed || $0.status == .undeployed)
+        }
+    }
+
+    /// Deploys `zz-<tag>.txt` and waits for it: every change made before it has been applied.
+    static func barrier(_ recorder: OverflowRescanTests.Recorder, in folder: String, _ tag: String) async throws {
+        try Files.write(folder + "/zz-\(tag).txt", tag)
+        try await waitUntil("the barrier \(tag) deployed") { !deployed(recorder, "zz-\(tag).txt").isEmpty }
+    }
+
+    /// A link to a parent inside a recursive folder (`sub/up -> ..`): the walk does not follow it. It used to
+    /// descend until PATH_MAX, watching the same folders under some 800 names; two such links made the walk
+    /// exponential and hung the start (this test keeps to one, so that a regression fails rather than hangs).
+    @Test func symbolicLinksToFoldersAreNotFollowed() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        try FileSystem.makeDirectories(site.path + "/sub")
+        #expect(symlink("..", site.path + "/sub/up") == 0)
+        try Files.write(site.path + "/sub/a.txt", "a")
+        let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        try await waitUntil("a.txt deployed by the start rescan") { !Self.deployed(recorder, "a.txt").isEmpty }
+        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:sub"])
+        try Files.write(site.path + "/sub/a.txt", "a2")
+        try await Self.barrier(recorder, in: site.path, "1")
+        #expect(Self.deployed(recorder, "a.txt").map(\.source) == [site.path + "/sub/a.txt", site.path + "/sub/a.txt"])
+        await service.stop()
+    }
+
+    /// A subfolder moved out of the tree is no longer watched as that subfolder: writing into it where it went
+    /// deploys nothing, and the folder that took its place is the one watched.
+    @Test func subfolderMovedAwayIsNotWatchedUnderItsOldName() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        try FileSystem.makeDirectories(site.path + "/app")
+        try Files.write(site.path + "/app/index.html", "v1")
+        try await waitUntil("v1 deployed") { Self.deployed(recorder, "index.html").count == 1 }
+
+        let outside = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        #expect(rename(site.path + "/app", outside + "/old") == 0)
+        try FileSystem.makeDirectories(site.path + "/app")
+        try Files.write(site.path + "/app/index.html", "v2")
+        try await waitUntil("v2 deployed") { Self.deployed(recorder, "index.html").count == 2 }
+        try Files.write(outside + "/old/index.html", "v3, not in a pickup folder")
+        try await Self.barrier(recorder, in: site.path, "1")
+        #expect(unlink(outside + "/old/index.html") == 0)
+        try await Self.barrier(recorder, in: site.path, "2")
+
+        let outcomes = recorder.records.withLock { $0.filter { $0.name == "index.html" } }
+        #expect(outcomes.map(\.status) == [.deployed, .deployed], "\(outcomes)")
+        #expect(try await Self.current(service, "index.html")?.sha256 == SHA256.hex(Array("v2".utf8)))
+        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:app"])
+        await service.stop()
+    }
+
+    /// After an overflow the watches are made again: a subfolder created while events were lost is watched.
+    @Test func overflowWatchesFoldersCreatedWhileEventsWereLost() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        service.watcher.stop()
+        try FileSystem.makeDirectories(site.path + "/new/deeper")
+        try Files.write(site.path + "/new/deeper/a.txt", "a")
+        _ = service.watcher.inotify.readEvents()  // lost, as in an overflow
+        service.watcher.handle([InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: "")])
+        try service.watcher.start()
+        try await waitUntil("a.txt deployed by the rescan") { Self.deployed(recorder, "a.txt").count == 1 }
+        #expect(service.watcher.watchedFolders.contains("site:new/deeper"))
+        try Files.write(site.path + "/new/deeper/b.txt", "b")
+        try await waitUntil("b.txt deployed", timeout: .seconds(3)) { Self.deployed(recorder, "b.txt").count == 1 }
+        await service.stop()
+    }
+
+    /// A removal that is undone by the time it applies (an editor renames the old file away, then writes the new
+    /// one) undeploys nothing: the file there is compared with the deployed one.
+    @Test func removalOfAFileThatIsBackUndeploysNothing() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        try Files.write(site.path + "/web.txt", "v1")
+        try await waitUntil("v1 deployed") { Self.deployed(recorder, "web.txt").count == 1 }
+        let removed = PickupChange(
+            directory: "site", path: site.path + "/web.txt", relative: "web.txt", kind: .removed,
+            detectedUSec: realtimeUSec())
+        await service.engine.process([removed])
+        #expect(try await Self.current(service, "web.txt")?.status == .deployed)
+        // Back with other content: that content deploys.
+        try Files.write(site.path + "/web.txt", "v2")
+        await service.engine.process([removed])
+        #expect(try await Self.current(service, "web.txt")?.sha256 == SHA256.hex(Array("v2".utf8)))
+        // Really gone: undeployed.
+        #expect(unlink(site.path + "/web.txt") == 0)
+        await service.engine.process([removed])
+        #expect(try await Self.current(service, "web.txt")?.status == .undeployed)
+        await service.stop()
+    }
+
+    /// A file saved while the start rescan runs deploys once: its event is read (and stamped) as it happens, so the
+    /// rescan's deployment of the new content answers it. (The config folder is rescanned before files; its import
+    /// saves the file.)
+    @Test func aFileSavedDuringTheStartRescanDeploysOnce() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var (service, recorder) = try await OverflowRescanTests.makeService(root, importConfig: { _ in })
+        try Files.write(root + "/files/x.txt", "v1")
+        try Files.write(root + "/config/c.yaml", "a: 1\n")
+        try await waitUntil("both deployed") {
+            !Self.deployed(recorder, "x.txt").isEmpty && !Self.deployed(recorder, "c.yaml").isEmpty
+        }
+        await service.stop()
+
+        try Files.write(root + "/config/c.yaml", "a: 2\n")
+        let x = root + "/files/x.txt"
+        (service, recorder) = try await OverflowRescanTests.makeService(
+            root,
+            importConfig: { _ in
+                try Files.write(x, "v2, saved during the rescan")
+                try await Task.sleep(for: .milliseconds(100))
+            })
+        try await Self.barrier(recorder, in: root + "/files", "1")
+        #expect(Self.deployed(recorder, "x.txt").count == 1, "\(recorder.records.withLock { $0 })")
+        await service.stop()
+    }
+}
