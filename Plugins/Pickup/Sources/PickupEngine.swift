@@ -83,8 +83,11 @@ actor PickupEngine {
         else { return }
         let name = FileSystem.baseName(change.relative)
         let markers = directory.markers || (directory.origin == .builtin && builtinMarkers)
+        let current = try? log.current(name: name, target: target)
         if change.kind == .removed {
-            guard (try? log.current(name: name, target: target))??.status == .deployed else { return }
+            guard let current, current.status == .deployed else { return }
+            // Another file of that name (a/index.html gone, b/index.html deployed) stays deployed.
+            if current.source != change.path && Self.holds(current.source, sha: current.sha256) { return }
             _ = try? await undeploy(name: name, target: target, source: change.path)
             if markers { Markers.clear(change.path) }
             return
@@ -108,13 +111,27 @@ actor PickupEngine {
             return
         }
         let sha = SHA256.hex(bytes)
-        if let current = try? log.current(name: name, target: target), current.status == .deployed,
-            current.sha256 == sha, change.fromRescan || current.timeUSec >= change.detectedUSec
-        {
-            return  // unchanged since it was deployed, or already deployed after this change was seen
+        if let current, current.status == .deployed {
+            if current.sha256 == sha && (change.fromRescan || current.timeUSec >= change.detectedUSec) {
+                return  // unchanged since it was deployed, or already deployed after this change was seen
+            }
+            if change.fromRescan && current.source != change.path && Self.holds(current.source, sha: current.sha256) {
+                // Two files of one name (a/index.html, b/index.html): the one written last is deployed and a rescan
+                // keeps it, rather than deploying each in turn at every rescan.
+                logger.warning(
+                    "\(change.path) and \(current.source) both deploy as \"\(name)\" to \(target): keeping \(current.source)"
+                )
+                return
+            }
         }
         let record = await deploy(name: name, bytes: bytes, sha256: sha, target: target, source: change.path)
         if markers { Markers.write(beside: change.path, record) }
+    }
+
+    /// True when the file at `path` is whole and has this content.
+    private static func holds(_ path: String, sha: String) -> Bool {
+        guard path.hasPrefix("/"), case .whole(let bytes)? = try? SourceFile.read(path) else { return false }
+        return SHA256.hex(bytes) == sha
     }
 
     /// Deploys one artifact, logs and announces the outcome; returns the record.

@@ -152,4 +152,38 @@ import Testing
         #expect(Self.deployed(recorder, "x.txt").count == 1, "\(recorder.records.withLock { $0 })")
         await service.stop()
     }
+
+    /// Two files of one name in one target (a/index.html, b/index.html): the one written last is deployed, a restart
+    /// or an overflow rescan deploys neither again, and deleting the other one undeploys nothing.
+    @Test func twoFilesOfOneNameDoNotTakeTurnsAtEachRescan() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        try FileSystem.makeDirectories(site.path + "/a")
+        try FileSystem.makeDirectories(site.path + "/b")
+        var (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        try Files.write(site.path + "/a/index.html", "A")
+        try await waitUntil("A deployed") { Self.deployed(recorder, "index.html").count == 1 }
+        try Files.write(site.path + "/b/index.html", "B")
+        try await waitUntil("B deployed") { Self.deployed(recorder, "index.html").count == 2 }
+        await service.stop()
+
+        (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        service.watcher.handle([InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: "")])
+        try await Self.barrier(recorder, in: site.path, "1")
+        #expect(Self.deployed(recorder, "index.html").isEmpty, "\(recorder.records.withLock { $0 })")
+        #expect(try await Self.current(service, "index.html")?.source == site.path + "/b/index.html")
+
+        #expect(unlink(site.path + "/a/index.html") == 0)
+        try await Self.barrier(recorder, in: site.path, "2")
+        let current = try await Self.current(service, "index.html")
+        #expect(
+            current?.status == .deployed && current?.sha256 == SHA256.hex(Array("B".utf8)),
+            "\(String(describing: current))")
+        // The deployed one deleted: undeployed.
+        #expect(unlink(site.path + "/b/index.html") == 0)
+        try await Self.barrier(recorder, in: site.path, "3")
+        #expect(try await Self.current(service, "index.html")?.status == .undeployed)
+        await service.stop()
+    }
 }
