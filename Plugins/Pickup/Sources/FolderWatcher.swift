@@ -53,6 +53,9 @@ final class FolderWatcher: Sendable {
     let gitQuiet: Duration
     let gitMaxDelay: Duration
     private let state = Mutex(State())
+    /// The folders by name, apart from `state`: its lock is held while a folder tree is walked and watched, and
+    /// readers on the cooperative pool (the bus methods, `Directories`) must never wait behind a walk.
+    private let catalog = Mutex<[String: PickupDirectory]>([:])
     private let token = Mutex<FDWatcher.Token?>(nil)
     private let onBatch: @Sendable ([PickupChange]) -> Void
     private let onOverflow: @Sendable () -> Void
@@ -88,7 +91,7 @@ final class FolderWatcher: Sendable {
         }
     }
 
-    var directories: [PickupDirectory] { state.withLock { Array($0.directories.values) } }
+    var directories: [PickupDirectory] { catalog.withLock { Array($0.values) } }
 
     /// The folders watched, as "directory:relative" ("site:" for a root), sorted.
     var watchedFolders: [String] {
@@ -104,15 +107,17 @@ final class FolderWatcher: Sendable {
 
     /// Reserves `directory`'s name before it is added; false when a folder has that name already.
     func claim(_ directory: PickupDirectory) -> Bool {
-        state.withLock { state in
-            guard state.directories[directory.name] == nil else { return false }
-            state.directories[directory.name] = directory
+        catalog.withLock { catalog in
+            guard catalog[directory.name] == nil else { return false }
+            catalog[directory.name] = directory
             return true
         }
     }
 
     /// Starts watching a folder (and its parent, so that a deleted folder that comes back is watched again).
+    /// Blocks while it walks the folder's tree: not for the cooperative pool.
     func add(_ directory: PickupDirectory) {
+        catalog.withLock { $0[directory.name] = directory }
         state.withLock { state in
             state.directories[directory.name] = directory
             attachParent(directory, &state)
@@ -121,7 +126,10 @@ final class FolderWatcher: Sendable {
         }
     }
 
+    /// Blocks while a walk holds the watch state: not for the cooperative pool.
     func remove(_ name: String) {
+        // The name is free again only once its watches are gone (an add of it may follow at once).
+        defer { catalog.withLock { $0[name] = nil } }
         state.withLock { state in
             state.directories[name] = nil
             if let gitDirectory = state.gitDirectories.removeValue(forKey: name),

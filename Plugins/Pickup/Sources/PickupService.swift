@@ -107,7 +107,7 @@ final class PickupService: Sendable {
         do {
             try await engine.saveDirectory(directory)
         } catch {
-            watcher.remove(directory.name)
+            await remove(directory.name)
             throw error
         }
         await addAndScan(directory)
@@ -124,7 +124,8 @@ final class PickupService: Sendable {
     }
 
     func remove(_ name: String) async {
-        watcher.remove(name)
+        let watcher = self.watcher
+        _ = try? await OSThread.run(name: "berth-pickup-remove") { watcher.remove(name) }
         await engine.removeDirectory(name)
         publishDirectories()
     }
