@@ -55,7 +55,8 @@ final class FolderWatcher: Sendable {
     private let state = Mutex(State())
     /// The folders by name, apart from `state`: its lock is held while a folder tree is walked and watched, and
     /// readers on the cooperative pool (the bus methods, `Directories`) must never wait behind a walk.
-    private let catalog = Mutex<[String: PickupDirectory]>([:])
+    /// A name claimed for an add under way is `ready == false`: taken, but not yet a folder anyone can see or remove.
+    private let catalog = Mutex<[String: (directory: PickupDirectory, ready: Bool)]>([:])
     private let token = Mutex<FDWatcher.Token?>(nil)
     private let onBatch: @Sendable ([PickupChange]) -> Void
     private let onOverflow: @Sendable () -> Void
@@ -91,7 +92,7 @@ final class FolderWatcher: Sendable {
         }
     }
 
-    var directories: [PickupDirectory] { catalog.withLock { Array($0.values) } }
+    var directories: [PickupDirectory] { catalog.withLock { $0.values.filter(\.ready).map(\.directory) } }
 
     /// The folders watched, as "directory:relative" ("site:" for a root), sorted.
     var watchedFolders: [String] {
@@ -109,7 +110,7 @@ final class FolderWatcher: Sendable {
     func claim(_ directory: PickupDirectory) -> Bool {
         catalog.withLock { catalog in
             guard catalog[directory.name] == nil else { return false }
-            catalog[directory.name] = directory
+            catalog[directory.name] = (directory, false)
             return true
         }
     }
@@ -117,7 +118,7 @@ final class FolderWatcher: Sendable {
     /// Starts watching a folder (and its parent, so that a deleted folder that comes back is watched again).
     /// Blocks while it walks the folder's tree: not for the cooperative pool.
     func add(_ directory: PickupDirectory) {
-        catalog.withLock { $0[directory.name] = directory }
+        catalog.withLock { $0[directory.name] = (directory, true) }
         state.withLock { state in
             state.directories[directory.name] = directory
             attachParent(directory, &state)
@@ -173,10 +174,13 @@ final class FolderWatcher: Sendable {
             }
         }
         if overflow {
-            // Events were lost, folder creations among them: watch every folder again (adding a watch that exists
-            // changes nothing), then rescan.
+            // Events were lost, folder creations and moves among them: watch every folder afresh, then rescan.
             state.withLock { state in
                 for directory in state.directories.values {
+                    let name = directory.name
+                    dropRoles(&state) { role in
+                        if case .folder(name, _) = role { true } else { false }
+                    }
                     attachParent(directory, &state)
                     _ = attachTree(directory, relative: "", &state)
                 }
@@ -218,8 +222,11 @@ final class FolderWatcher: Sendable {
         case .folder(let name, let relative):
             guard let directory = state.directories[name] else { return }
             if event.has(InotifyEvent.moveSelf) && relative.isEmpty {
-                // The root moved away: its watch would follow it. Drop it; the parent sees a new one appear.
-                inotify.removeWatch(event.wd)
+                // The root moved away: its watches would follow it. Drop them (and only this folder's: a watch can
+                // serve another pickup folder too); the parent sees a new root appear.
+                dropRoles(&state) { role in
+                    if case .folder(name, _) = role { true } else { false }
+                }
                 return
             }
             guard !event.name.isEmpty else { return }

@@ -1,4 +1,5 @@
 import BerthKit
+import Glibc
 import Synchronization
 
 /// Where deployments go: the peers and the config importer (from the plugin context; tests pass their own).
@@ -73,7 +74,7 @@ actor PickupEngine {
 
     private func apply(_ change: PickupChange) async {
         var change = change
-        if change.kind == .removed && FileSystem.exists(change.path) {
+        if change.kind == .removed && Self.isFile(change.path) {
             // Back already (an editor's save renames the old file away, then writes the new one): what is there
             // now deploys if it differs from what is deployed, as in a rescan.
             change.kind = .changed
@@ -87,7 +88,7 @@ actor PickupEngine {
         if change.kind == .removed {
             guard let current, current.status == .deployed else { return }
             // Another file of that name (a/index.html gone, b/index.html deployed) stays deployed.
-            if current.source != change.path && Self.holds(current.source, sha: current.sha256) { return }
+            if current.source != change.path && picksUp(current.source, for: target) { return }
             _ = try? await undeploy(name: name, target: target, source: change.path)
             if markers { Markers.clear(change.path) }
             return
@@ -115,9 +116,9 @@ actor PickupEngine {
             if current.sha256 == sha && (change.fromRescan || current.timeUSec >= change.detectedUSec) {
                 return  // unchanged since it was deployed, or already deployed after this change was seen
             }
-            if change.fromRescan && current.source != change.path && Self.holds(current.source, sha: current.sha256) {
+            if change.fromRescan && current.source != change.path && picksUp(current.source, for: target) {
                 // Two files of one name (a/index.html, b/index.html): the one written last is deployed and a rescan
-                // keeps it, rather than deploying each in turn at every rescan.
+                // keeps it (its own change deploys it), rather than deploying each in turn at every rescan.
                 logger.warning(
                     "\(change.path) and \(current.source) both deploy as \"\(name)\" to \(target): keeping \(current.source)"
                 )
@@ -128,10 +129,20 @@ actor PickupEngine {
         if markers { Markers.write(beside: change.path, record) }
     }
 
-    /// True when the file at `path` is whole and has this content.
-    private static func holds(_ path: String, sha: String) -> Bool {
-        guard path.hasPrefix("/"), case .whole(let bytes)? = try? SourceFile.read(path) else { return false }
-        return SHA256.hex(bytes) == sha
+    /// True when `path` is a file in a pickup folder that deploys it to `target` (a source that still stands: not
+    /// an upload, a rollback, a DeployFile from elsewhere, a folder since moved or a file since deleted).
+    private func picksUp(_ path: String, for target: String) -> Bool {
+        guard Self.isFile(path) else { return false }
+        return directories.values.contains { directory in
+            path.hasPrefix(directory.path + "/")
+                && directory.target(forRelative: String(path.dropFirst(directory.path.count + 1))) == target
+        }
+    }
+
+    /// A regular file (through links): a folder or FIFO where a file was is not the file back.
+    private static func isFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }
 
     /// Deploys one artifact, logs and announces the outcome; returns the record.

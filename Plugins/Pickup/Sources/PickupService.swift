@@ -4,8 +4,8 @@ import Synchronization
 /// Work for the one task that feeds the engine, in the order it happened.
 enum PickupWork: Sendable {
     case batch([PickupChange])
-    /// Compare these folders with the log (a folder just added).
-    case rescan([PickupDirectory])
+    /// Compare these folders with the log (at start, a folder just added); `finished` ends when that is done.
+    case rescan([PickupDirectory], finished: AsyncStream<Void>.Continuation? = nil)
     /// Compare every folder with the log (after an inotify overflow).
     case rescanAll
 }
@@ -42,7 +42,9 @@ final class PickupService: Sendable {
                     case .batch(let changes):
                         logger.debug("a batch of \(changes.count) changes in \(Set(changes.map(\.directory)).sorted())")
                         await engine.process(changes)
-                    case .rescan(let folders): await engine.rescan(folders)
+                    case .rescan(let folders, let finished):
+                        await engine.rescan(folders)
+                        finished?.finish()
                     case .rescanAll: await engine.rescan(watcher.directories)
                     }
                 }
@@ -58,11 +60,14 @@ final class PickupService: Sendable {
         }
         for directory in config.dirs { await add(directory) }
         for directory in try await engine.savedDirectories() { await add(directory) }
-        // The watches exist. Read events from now on, so that a change made during the rescan is stamped when it
-        // happened (a file the rescan deploys and that changed before it was read deploys once), and deploy what
-        // changed while the daemon was down before the daemon takes its bus name.
+        // The watches exist. Deploy what changed while the daemon was down, before the daemon takes its bus name:
+        // the rescan is the first work for the engine, so batches wait behind it (the engine deploys one thing at a
+        // time), and events are read from now on, so that a change made during the rescan is stamped when it
+        // happened (a file the rescan deploys after it changed deploys once).
+        let (scanned, finished) = AsyncStream.makeStream(of: Void.self)
+        continuation.yield(.rescan(watcher.directories, finished: finished))
         try watcher.start()
-        await engine.rescan(watcher.directories)
+        for await _ in scanned {}
     }
 
     func stop() async {

@@ -2,6 +2,7 @@ import BerthKit
 import BerthTestSupport
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 @testable import PickupPlugin
@@ -184,6 +185,151 @@ import Testing
         #expect(unlink(site.path + "/b/index.html") == 0)
         try await Self.barrier(recorder, in: site.path, "3")
         #expect(try await Self.current(service, "index.html")?.status == .undeployed)
+        await service.stop()
+    }
+
+    /// The start rescan is the engine's first work: a batch waits behind it. A config file rewritten during its own
+    /// import at start is imported again afterwards, never twice at once.
+    @Test func batchesWaitForTheStartRescan() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var (service, recorder) = try await OverflowRescanTests.makeService(root, importConfig: { _ in })
+        let file = root + "/config/c.yaml"
+        try Files.write(file, "a: 1\n")
+        try await waitUntil("v1 deployed") { Self.deployed(recorder, "c.yaml").count == 1 }
+        await service.stop()
+
+        try Files.write(file, "a: 2\n")
+        // (imports under way, most at once, rewrites left)
+        let imports = Mutex((running: 0, most: 0, rewrites: 1))
+        (service, recorder) = try await OverflowRescanTests.makeService(
+            root,
+            importConfig: { _ in
+                let rewrite = imports.withLock { state -> Bool in
+                    state.running += 1
+                    state.most = max(state.most, state.running)
+                    defer { state.rewrites = max(0, state.rewrites - 1) }
+                    return state.rewrites > 0
+                }
+                if rewrite { try Files.write(file, "a: 3\n") }
+                try await Task.sleep(for: .milliseconds(150))
+                imports.withLock { $0.running -= 1 }
+            })
+        try await waitUntil("v2 and v3 deployed") { Self.deployed(recorder, "c.yaml").count == 2 }
+        try await Self.barrier(recorder, in: root + "/files", "1")
+        #expect(imports.withLock { $0.most } == 1)
+        #expect(
+            Self.deployed(recorder, "c.yaml").map(\.sha256) == ["a: 2\n", "a: 3\n"].map { SHA256.hex(Array($0.utf8)) })
+        await service.stop()
+    }
+
+    /// What is deployed from outside the folders (DeployFile of a file elsewhere) does not hold back a file of that
+    /// name in a folder: the rescan deploys the folder's file.
+    @Test func aDeploymentFromOutsideTheFoldersDoesNotHoldBackTheFoldersFile() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let outside = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        var (service, recorder) = try await OverflowRescanTests.makeService(root)
+        try Files.write(outside + "/web.txt", "from elsewhere")
+        _ = try await service.engine.deployFile(path: outside + "/web.txt", target: "files")
+        await service.stop()
+        try Files.write(root + "/files/web.txt", "from the folder")
+        (service, recorder) = try await OverflowRescanTests.makeService(root)
+        try await waitUntil("the folder's web.txt deployed") { Self.deployed(recorder, "web.txt").count == 1 }
+        #expect(try await Self.current(service, "web.txt")?.source == root + "/files/web.txt")
+        await service.stop()
+    }
+
+    /// Same-name files: a removal of the other one undeploys nothing even when the deployed one changes in the same
+    /// batch; a file replaced by a folder is a removal.
+    @Test func removalsOfSameNameFilesAndOfFilesReplacedByFolders() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        try FileSystem.makeDirectories(site.path + "/a")
+        try FileSystem.makeDirectories(site.path + "/b")
+        let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        try Files.write(site.path + "/a/x.txt", "A")
+        try await waitUntil("A deployed") { Self.deployed(recorder, "x.txt").count == 1 }
+        try Files.write(site.path + "/b/x.txt", "B")
+        try await waitUntil("B deployed") { Self.deployed(recorder, "x.txt").count == 2 }
+        service.watcher.stop()  // the batch below is given by hand
+        #expect(unlink(site.path + "/a/x.txt") == 0)
+        try Files.write(site.path + "/b/x.txt", "B2")
+        func change(_ relative: String, _ kind: PickupChange.Kind) -> PickupChange {
+            PickupChange(
+                directory: "site", path: site.path + "/" + relative, relative: relative, kind: kind,
+                detectedUSec: realtimeUSec())
+        }
+        await service.engine.process([change("a/x.txt", .removed), change("b/x.txt", .changed)])
+        let outcomes = recorder.records.withLock { $0.filter { $0.name == "x.txt" }.map(\.status) }
+        #expect(outcomes == [.deployed, .deployed, .deployed], "\(outcomes)")
+
+        // b/x.txt replaced by a folder: undeployed.
+        #expect(unlink(site.path + "/b/x.txt") == 0)
+        try FileSystem.makeDirectories(site.path + "/b/x.txt")
+        await service.engine.process([change("b/x.txt", .removed)])
+        #expect(try await Self.current(service, "x.txt")?.status == .undeployed)
+        await service.stop()
+    }
+
+    /// A pickup folder's root moved away: none of its watches follow it (writes there deploy nothing), and the
+    /// folder made in its place is watched.
+    @Test func rootMovedAwayKeepsNoWatchOnTheOldTree() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        try FileSystem.makeDirectories(site.path + "/a")
+        let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        try Files.write(site.path + "/a/index.html", "v1")
+        try await waitUntil("v1 deployed") { Self.deployed(recorder, "index.html").count == 1 }
+        #expect(rename(site.path, root + "/site.bak") == 0)
+        try FileSystem.makeDirectories(site.path + "/a")
+        try Files.write(site.path + "/a/index.html", "v2")
+        try await waitUntil("v2 deployed") { Self.deployed(recorder, "index.html").count == 2 }
+        try Files.write(root + "/site.bak/a/index.html", "v3, moved away")
+        try await Self.barrier(recorder, in: site.path, "1")
+        #expect(Self.deployed(recorder, "index.html").count == 2)
+        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:a"])
+        await service.stop()
+    }
+
+    /// An overflow also drops watches whose moves were lost: a subfolder moved away while events were lost is no
+    /// longer watched.
+    @Test func overflowDropsWatchesOfFoldersMovedWhileEventsWereLost() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        try FileSystem.makeDirectories(site.path + "/app")
+        let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
+        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:app"])
+        service.watcher.stop()
+        #expect(rename(site.path + "/app", root + "/app.old") == 0)
+        _ = service.watcher.inotify.readEvents()  // lost, as in an overflow
+        service.watcher.handle([InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: "")])
+        try service.watcher.start()
+        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:"])
+        try Files.write(root + "/app.old/index.html", "not in a pickup folder")
+        try await Self.barrier(recorder, in: site.path, "1")
+        #expect(Self.deployed(recorder, "index.html").isEmpty)
+        await service.stop()
+    }
+
+    /// A name claimed by an AddDirectory under way is taken (a second claim fails) but is not yet a folder: not
+    /// listed, so not removable, until it is added.
+    @Test func aClaimedNameIsTakenButNotListedUntilAdded() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let site = try Self.site(root)
+        let (service, _) = try await OverflowRescanTests.makeService(root)
+        #expect(service.watcher.claim(site))
+        #expect(!service.watcher.claim(site))
+        #expect(!service.watcher.directories.contains { $0.name == "site" })
+        service.watcher.add(site)
+        #expect(service.watcher.directories.contains { $0.name == "site" })
+        service.watcher.remove("site")
+        #expect(service.watcher.claim(site))
         await service.stop()
     }
 }
