@@ -38,6 +38,12 @@ extension PickupEngine {
         }
     }
 
+    /// `Undeploy`: undoes a deployment on request.
+    @discardableResult
+    func undeployRequested(name: String, target: String) async throws -> DeploymentRecord {
+        try await exclusive { try await undeploy(name: name, target: target, source: "request") }
+    }
+
     /// Undoes a deployment (services: removes the service; files: withdraws the file) and logs it.
     @discardableResult
     func undeploy(name: String, target: String, source: String) async throws -> DeploymentRecord {
@@ -68,6 +74,10 @@ extension PickupEngine {
 
     /// Deploys the newest earlier version of an artifact again, from its stored copy.
     func rollback(name: String, target: String) async throws -> DeploymentRecord {
+        try await exclusive { try await rollbackAlone(name: name, target: target) }
+    }
+
+    private func rollbackAlone(name: String, target: String) async throws -> DeploymentRecord {
         guard let current = try log.current(name: name, target: target) else {
             throw BerthError.notFound("pickup has never deployed \"\(name)\" in target \"\(target)\"")
         }

@@ -52,16 +52,41 @@ actor PickupEngine {
 
     nonisolated var isPaused: Bool { pausedFlag.withLock { $0 } }
 
+    /// Whether a deployment (or a batch, a rescan, an undeploy) is under way, and who waits for it to end.
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    /// Runs `body` alone, callers in arrival order. The actor alone is not enough: at each await inside a deployment
+    /// (a service definition, a config import, a rolling deploy) another call could start a second deployment, and
+    /// of two deployments of one artifact at once the older could be logged last.
+    func exclusive<T>(_ body: () async throws -> T) async rethrows -> T {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            busy = true
+        }
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+
     /// Deploys what was queued while paused (once per path, in arrival order), when no longer paused.
     func drainQueue() async {
-        guard !isPaused, !queued.isEmpty else { return }
-        let work = queued
-        queued = []
-        await process(work)
+        await exclusive {
+            guard !isPaused, !queued.isEmpty else { return }
+            let work = queued
+            queued = []
+            await applyAll(work)
+        }
     }
 
     /// Deploys a batch of changes (or queues it while paused).
     func process(_ batch: [PickupChange]) async {
+        await exclusive { await applyAll(batch) }
+    }
+
+    private func applyAll(_ batch: [PickupChange]) async {
         if isPaused {
             for change in batch {
                 queued.removeAll { $0.path == change.path }
@@ -164,8 +189,17 @@ actor PickupEngine {
         return finish(record)
     }
 
+    /// Deploys an upload (`Deploy`).
+    func upload(name: String, bytes: [UInt8], target: String) async -> DeploymentRecord {
+        await exclusive { await deploy(name: name, bytes: bytes, target: target, source: "upload") }
+    }
+
     /// Deploys the file at `path` on request (`DeployFile`), read here, off the cooperative pool.
     func deployFile(path: String, target: String) async throws -> DeploymentRecord {
+        try await exclusive { try await deployFileAlone(path: path, target: target) }
+    }
+
+    private func deployFileAlone(path: String, target: String) async throws -> DeploymentRecord {
         let bytes: [UInt8]
         switch try SourceFile.read(path) {
         case .whole(let read): bytes = read

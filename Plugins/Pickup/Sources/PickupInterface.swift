@@ -43,8 +43,7 @@ enum PickupInterface {
                     try NameRules.checkPlainName(filename)
                     let target = call.string(2)
                     try NameRules.checkTarget(target)
-                    let record = await engine.deploy(
-                        name: filename, bytes: call.bytes(1), target: target, source: "upload")
+                    let record = await engine.upload(name: filename, bytes: call.bytes(1), target: target)
                     return [.string(String(record.id))]
                 },
                 .async(
@@ -68,7 +67,7 @@ enum PickupInterface {
                 },
                 .async("Undeploy", in: [BusArg("name", "s"), BusArg("target", "s")]) { call in
                     try NameRules.checkTarget(call.string(1))
-                    try await engine.undeploy(name: call.string(0), target: call.string(1), source: "request")
+                    try await engine.undeployRequested(name: call.string(0), target: call.string(1))
                     return []
                 },
                 .async(

@@ -100,7 +100,8 @@ extension PickupPlugin {
         var changes: [ConfigChange] = []
         for folder in incoming {
             guard FileSystem.isDirectory(folder.path) else {
-                throw BerthError.notFound("pickup folder \"\(folder.name)\": \"\(folder.path)\" is not an existing folder")
+                throw BerthError.notFound(
+                    "pickup folder \"\(folder.name)\": \"\(folder.path)\" is not an existing folder")
             }
             var action = ConfigChange.Action.create
             if let existing = current[folder.name] {

@@ -332,4 +332,30 @@ import Testing
         #expect(service.watcher.claim(site))
         await service.stop()
     }
+
+    /// A deployment asked for on the bus (an upload) while a folder's change is being imported waits for it: the
+    /// engine deploys one thing at a time, whoever asks.
+    @Test func anUploadWaitsForTheDeploymentUnderWay() async throws {
+        let root = try Files.makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let imports = Mutex((running: 0, most: 0))
+        let (service, recorder) = try await OverflowRescanTests.makeService(
+            root,
+            importConfig: { _ in
+                imports.withLock {
+                    $0.running += 1
+                    $0.most = max($0.most, $0.running)
+                }
+                try await Task.sleep(for: .milliseconds(150))
+                imports.withLock { $0.running -= 1 }
+            })
+        try Files.write(root + "/config/c.yaml", "a: 1\n")
+        try await waitUntil("the import of c.yaml under way") { imports.withLock { $0.running } == 1 }
+        let upload = await service.engine.upload(name: "d.yaml", bytes: Array("b: 1\n".utf8), target: "config")
+        #expect(upload.status == .deployed)
+        #expect(imports.withLock { $0.most } == 1)
+        #expect(Self.deployed(recorder, "c.yaml").count == 1 && Self.deployed(recorder, "d.yaml").count == 1)
+        #expect(recorder.names() == ["c.yaml", "d.yaml"])
+        await service.stop()
+    }
 }
