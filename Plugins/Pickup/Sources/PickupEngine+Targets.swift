@@ -41,7 +41,9 @@ extension PickupEngine {
     /// `Undeploy`: undoes a deployment on request.
     @discardableResult
     func undeployRequested(name: String, target: String) async throws -> DeploymentRecord {
-        try await exclusive { try await undeploy(name: name, target: target, source: "request") }
+        try await exclusive(name: name, target: target) {
+            try await undeploy(name: name, target: target, source: "request")
+        }
     }
 
     /// Undoes a deployment (services: removes the service; files: withdraws the file) and logs it.
@@ -74,7 +76,7 @@ extension PickupEngine {
 
     /// Deploys the newest earlier version of an artifact again, from its stored copy.
     func rollback(name: String, target: String) async throws -> DeploymentRecord {
-        try await exclusive { try await rollbackAlone(name: name, target: target) }
+        try await exclusive(name: name, target: target) { try await rollbackAlone(name: name, target: target) }
     }
 
     private func rollbackAlone(name: String, target: String) async throws -> DeploymentRecord {

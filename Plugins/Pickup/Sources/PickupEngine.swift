@@ -52,41 +52,43 @@ actor PickupEngine {
 
     nonisolated var isPaused: Bool { pausedFlag.withLock { $0 } }
 
-    /// Whether a deployment (or a batch, a rescan, an undeploy) is under way, and who waits for it to end.
-    private var busy = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    /// Artifacts ("target/name") with a deployment, undeploy or rollback under way, and who waits for each.
+    private var busy: Set<String> = []
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
 
-    /// Runs `body` alone, callers in arrival order. The actor alone is not enough: at each await inside a deployment
-    /// (a service definition, a config import, a rolling deploy) another call could start a second deployment, and
-    /// of two deployments of one artifact at once the older could be logged last.
-    func exclusive<T>(_ body: () async throws -> T) async rethrows -> T {
-        if busy {
-            await withCheckedContinuation { waiting.append($0) }
+    /// Runs `body` alone for one artifact, callers in arrival order. The actor alone is not enough: at each await
+    /// inside a deployment (a service definition, a config import, a rolling deploy) another call could start a
+    /// second deployment of that artifact, and the older of the two could be logged last. Other artifacts go on:
+    /// a rolling deploy of minutes holds back no upload of a service definition.
+    func exclusive<T>(name: String, target: String, _ body: () async throws -> T) async rethrows -> T {
+        let key = target + "/" + name
+        if busy.contains(key) {
+            await withCheckedContinuation { waiting[key, default: []].append($0) }
         } else {
-            busy = true
+            busy.insert(key)
         }
         defer {
-            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+            if var queue = waiting[key], !queue.isEmpty {
+                let next = queue.removeFirst()
+                waiting[key] = queue.isEmpty ? nil : queue
+                next.resume()
+            } else {
+                busy.remove(key)
+            }
         }
         return try await body()
     }
 
     /// Deploys what was queued while paused (once per path, in arrival order), when no longer paused.
     func drainQueue() async {
-        await exclusive {
-            guard !isPaused, !queued.isEmpty else { return }
-            let work = queued
-            queued = []
-            await applyAll(work)
-        }
+        guard !isPaused, !queued.isEmpty else { return }
+        let work = queued
+        queued = []
+        await process(work)
     }
 
     /// Deploys a batch of changes (or queues it while paused).
     func process(_ batch: [PickupChange]) async {
-        await exclusive { await applyAll(batch) }
-    }
-
-    private func applyAll(_ batch: [PickupChange]) async {
         if isPaused {
             for change in batch {
                 queued.removeAll { $0.path == change.path }
@@ -98,6 +100,15 @@ actor PickupEngine {
     }
 
     private func apply(_ change: PickupChange) async {
+        guard let directory = directories[change.directory], let target = directory.target(forRelative: change.relative)
+        else { return }
+        let name = FileSystem.baseName(change.relative)
+        await exclusive(name: name, target: target) {
+            await apply(change, directory: directory, name: name, target: target)
+        }
+    }
+
+    private func apply(_ change: PickupChange, directory: PickupDirectory, name: String, target: String) async {
         var change = change
         if change.kind == .removed && Self.isFile(change.path) {
             // Back already (an editor's save renames the old file away, then writes the new one): what is there
@@ -105,9 +116,6 @@ actor PickupEngine {
             change.kind = .changed
             change.fromRescan = true
         }
-        guard let directory = directories[change.directory], let target = directory.target(forRelative: change.relative)
-        else { return }
-        let name = FileSystem.baseName(change.relative)
         let markers = directory.markers || (directory.origin == .builtin && builtinMarkers)
         let current = try? log.current(name: name, target: target)
         if change.kind == .removed {
@@ -191,12 +199,16 @@ actor PickupEngine {
 
     /// Deploys an upload (`Deploy`).
     func upload(name: String, bytes: [UInt8], target: String) async -> DeploymentRecord {
-        await exclusive { await deploy(name: name, bytes: bytes, target: target, source: "upload") }
+        await exclusive(name: name, target: target) {
+            await deploy(name: name, bytes: bytes, target: target, source: "upload")
+        }
     }
 
     /// Deploys the file at `path` on request (`DeployFile`), read here, off the cooperative pool.
     func deployFile(path: String, target: String) async throws -> DeploymentRecord {
-        try await exclusive { try await deployFileAlone(path: path, target: target) }
+        try await exclusive(name: FileSystem.baseName(path), target: target) {
+            try await deployFileAlone(path: path, target: target)
+        }
     }
 
     private func deployFileAlone(path: String, target: String) async throws -> DeploymentRecord {

@@ -23,9 +23,11 @@ import Testing
     }
 
     /// The record of what is deployed of `name` in files now (the newest deployed or undeployed one).
-    static func current(_ service: PickupService, _ name: String) async throws -> DeploymentRecord? {
+    static func current(_ service: PickupService, _ name: String, target: String = "files") async throws
+        -> DeploymentRecord?
+    {
         try await service.engine.listDeployments(limit: 1000).first {
-            $0.name == name && $0.target == "files" && ($0.status == .deployed || $0.status == .undeployed)
+            $0.name == name && $0.target == target && ($0.status == .deployed || $0.status == .undeployed)
         }
     }
 
@@ -333,9 +335,9 @@ import Testing
         await service.stop()
     }
 
-    /// A deployment asked for on the bus (an upload) while a folder's change is being imported waits for it: the
-    /// engine deploys one thing at a time, whoever asks.
-    @Test func anUploadWaitsForTheDeploymentUnderWay() async throws {
+    /// An upload of an artifact whose deployment from a folder is under way waits for it, and is the one logged
+    /// last; an upload of another artifact does not wait.
+    @Test func anUploadWaitsForTheDeploymentOfThatArtifactOnly() async throws {
         let root = try Files.makeTemp()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let imports = Mutex((running: 0, most: 0))
@@ -346,16 +348,23 @@ import Testing
                     $0.running += 1
                     $0.most = max($0.most, $0.running)
                 }
-                try await Task.sleep(for: .milliseconds(150))
+                try await Task.sleep(for: .milliseconds(300))
                 imports.withLock { $0.running -= 1 }
             })
         try Files.write(root + "/config/c.yaml", "a: 1\n")
         try await waitUntil("the import of c.yaml under way") { imports.withLock { $0.running } == 1 }
-        let upload = await service.engine.upload(name: "d.yaml", bytes: Array("b: 1\n".utf8), target: "config")
-        #expect(upload.status == .deployed)
+        let same = await service.engine.upload(name: "c.yaml", bytes: Array("a: 2\n".utf8), target: "config")
+        #expect(same.status == .deployed)
         #expect(imports.withLock { $0.most } == 1)
-        #expect(Self.deployed(recorder, "c.yaml").count == 1 && Self.deployed(recorder, "d.yaml").count == 1)
-        #expect(recorder.names() == ["c.yaml", "d.yaml"])
+        #expect(recorder.records.withLock { $0.map(\.source) } == [root + "/config/c.yaml", "upload"])
+        #expect(try await Self.current(service, "c.yaml", target: "config")?.source == "upload")
+
+        imports.withLock { $0.most = 0 }
+        try Files.write(root + "/config/e.yaml", "e: 1\n")
+        try await waitUntil("the import of e.yaml under way") { imports.withLock { $0.running } == 1 }
+        let other = await service.engine.upload(name: "d.yaml", bytes: Array("d: 1\n".utf8), target: "config")
+        #expect(other.status == .deployed)
+        #expect(imports.withLock { $0.most } == 2)
         await service.stop()
     }
 }
