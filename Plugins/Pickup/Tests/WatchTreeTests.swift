@@ -31,6 +31,18 @@ import Testing
         }
     }
 
+    /// `a/NAME` with "A", then `b/NAME` with "B": two files of one name, b's deployed last.
+    static func deployTwins(_ name: String, in site: PickupDirectory, _ recorder: OverflowRescanTests.Recorder)
+        async throws
+    {
+        for (folder, content) in [("a", "A"), ("b", "B")] {
+            try FileSystem.makeDirectories(site.path + "/" + folder)
+            let before = deployed(recorder, name).count
+            try Files.write(site.path + "/" + folder + "/" + name, content)
+            try await waitUntil("\(folder)/\(name) deployed") { deployed(recorder, name).count == before + 1 }
+        }
+    }
+
     /// Deploys `zz-<tag>.txt` and waits for it: every change made before it has been applied.
     static func barrier(_ recorder: OverflowRescanTests.Recorder, in folder: String, _ tag: String) async throws {
         try Files.write(folder + "/zz-\(tag).txt", tag)
@@ -95,7 +107,7 @@ import Testing
         try FileSystem.makeDirectories(site.path + "/new/deeper")
         try Files.write(site.path + "/new/deeper/a.txt", "a")
         _ = service.watcher.inotify.readEvents()  // lost, as in an overflow
-        service.watcher.handle([InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: "")])
+        service.watcher.handle([.queueOverflow])
         try service.watcher.start()
         try await waitUntil("a.txt deployed by the rescan") { Self.deployed(recorder, "a.txt").count == 1 }
         #expect(service.watcher.watchedFolders.contains("site:new/deeper"))
@@ -162,17 +174,12 @@ import Testing
         let root = try Files.makeTemp()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let site = try Self.site(root)
-        try FileSystem.makeDirectories(site.path + "/a")
-        try FileSystem.makeDirectories(site.path + "/b")
         var (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
-        try Files.write(site.path + "/a/index.html", "A")
-        try await waitUntil("A deployed") { Self.deployed(recorder, "index.html").count == 1 }
-        try Files.write(site.path + "/b/index.html", "B")
-        try await waitUntil("B deployed") { Self.deployed(recorder, "index.html").count == 2 }
+        try await Self.deployTwins("index.html", in: site, recorder)
         await service.stop()
 
         (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
-        service.watcher.handle([InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: "")])
+        service.watcher.handle([.queueOverflow])
         try await Self.barrier(recorder, in: site.path, "1")
         #expect(Self.deployed(recorder, "index.html").isEmpty, "\(recorder.records.withLock { $0 })")
         #expect(try await Self.current(service, "index.html")?.source == site.path + "/b/index.html")
@@ -249,13 +256,8 @@ import Testing
         let root = try Files.makeTemp()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let site = try Self.site(root)
-        try FileSystem.makeDirectories(site.path + "/a")
-        try FileSystem.makeDirectories(site.path + "/b")
         let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
-        try Files.write(site.path + "/a/x.txt", "A")
-        try await waitUntil("A deployed") { Self.deployed(recorder, "x.txt").count == 1 }
-        try Files.write(site.path + "/b/x.txt", "B")
-        try await waitUntil("B deployed") { Self.deployed(recorder, "x.txt").count == 2 }
+        try await Self.deployTwins("x.txt", in: site, recorder)
         service.watcher.stop()  // the batch below is given by hand
         #expect(unlink(site.path + "/a/x.txt") == 0)
         try Files.write(site.path + "/b/x.txt", "B2")
@@ -309,7 +311,7 @@ import Testing
         service.watcher.stop()
         #expect(rename(site.path + "/app", root + "/app.old") == 0)
         _ = service.watcher.inotify.readEvents()  // lost, as in an overflow
-        service.watcher.handle([InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: "")])
+        service.watcher.handle([.queueOverflow])
         try service.watcher.start()
         #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:"])
         try Files.write(root + "/app.old/index.html", "not in a pickup folder")
