@@ -101,8 +101,11 @@ import Testing
             let pid = try await InstancesTest.property(c, id, "MainPID").uint32 ?? 0
             #expect(pid > 0)
             try await waitUntil("the app answers") { InstancesTest.get(port: port)?.body == "v1" }
-            let log = try String(contentsOfFile: "\(root)/var/log/\(id).log", encoding: .utf8)
-            #expect(log.contains("serving v1 on \(port)") && log.contains("appcfg.json"), "\(log)")
+            // The app's output reaches the log through berthd's log pipe, so it may land just after the app answers.
+            try await waitUntil("the app's first line is in its log") {
+                let log = (try? String(contentsOfFile: "\(root)/var/log/\(id).log", encoding: .utf8)) ?? ""
+                return log.contains("serving v1 on \(port)") && log.contains("appcfg.json")
+            }
 
             // A restart of the daemon: the running instance starts again.
             daemon.signal(SIGTERM)
