@@ -172,20 +172,23 @@ final class FolderWatcher: Sendable {
                 for role in state.roles[event.wd] ?? [] { apply(event, role: role, &state) }
                 if event.has(InotifyEvent.ignored) { state.roles[event.wd] = nil }
             }
-        }
-        if overflow {
+            guard overflow else { return }
             // Events were lost, folder creations and moves among them: watch every folder afresh, then rescan.
-            state.withLock { state in
-                for directory in state.directories.values {
-                    let name = directory.name
-                    dropRoles(&state) { role in
-                        if case .folder(name, _) = role { true } else { false }
-                    }
-                    attachParent(directory, &state)
-                    _ = attachTree(directory, relative: "", &state)
-                }
+            for directory in state.directories.values {
+                dropFolderRoles(of: directory.name, &state)
+                attachParent(directory, &state)
+                _ = attachTree(directory, relative: "", &state)
             }
-            onOverflow()
+        }
+        if overflow { onOverflow() }
+    }
+
+    /// Drops pickup folder `name`'s watches of its folders: all of them, or those of `subfolder` and below it.
+    private func dropFolderRoles(of name: String, subfolder: String? = nil, _ state: inout State) {
+        dropRoles(&state) { role in
+            guard case .folder(name, let relative) = role else { return false }
+            guard let subfolder else { return true }
+            return relative == subfolder || relative.hasPrefix(subfolder + "/")
         }
     }
 
@@ -224,9 +227,7 @@ final class FolderWatcher: Sendable {
             if event.has(InotifyEvent.moveSelf) && relative.isEmpty {
                 // The root moved away: its watches would follow it. Drop them (and only this folder's: a watch can
                 // serve another pickup folder too); the parent sees a new root appear.
-                dropRoles(&state) { role in
-                    if case .folder(name, _) = role { true } else { false }
-                }
+                dropFolderRoles(of: name, &state)
                 return
             }
             guard !event.name.isEmpty else { return }
@@ -234,10 +235,7 @@ final class FolderWatcher: Sendable {
             if event.has(InotifyEvent.isDirectory) {
                 if event.has(InotifyEvent.movedFrom) {
                     // A subfolder moved away (or renamed): its watches would follow it under their old names.
-                    dropRoles(&state) { role in
-                        guard case .folder(name, let r) = role else { return false }
-                        return r == child || r.hasPrefix(child + "/")
-                    }
+                    dropFolderRoles(of: name, subfolder: child, &state)
                 }
                 if directory.recursive, !event.name.hasPrefix("."),
                     event.has(InotifyEvent.create | InotifyEvent.movedTo)

@@ -61,9 +61,9 @@ final class PickupService: Sendable {
         for directory in config.dirs { await add(directory) }
         for directory in try await engine.savedDirectories() { await add(directory) }
         // The watches exist. Deploy what changed while the daemon was down, before the daemon takes its bus name:
-        // the rescan is the first work for the engine, so batches wait behind it (the engine deploys one thing at a
-        // time), and events are read from now on, so that a change made during the rescan is stamped when it
-        // happened (a file the rescan deploys after it changed deploys once).
+        // the rescan is the first work on the engine's queue, so batches wait behind it, and events are read from
+        // now on, so that a change made during the rescan is stamped when it happened (a file the rescan deploys
+        // after it changed deploys once).
         let (scanned, finished) = AsyncStream.makeStream(of: Void.self)
         continuation.yield(.rescan(watcher.directories, finished: finished))
         try watcher.start()
