@@ -1,9 +1,9 @@
-import BerthKit
+import Glibc
 import Testing
 
-@testable import RecorderPlugin
+@testable import BerthKit
 
-/// The BerthKit SQLite wrapper, tested here where it is first used.
+/// BerthKit's SQLite wrapper (used by pickup, the recorder and instances).
 @Suite struct SQLiteDatabaseTests {
     @Test func opensInWALWithTypedBindsAndColumns() throws {
         let dir = TempDirectory("sqlite")
@@ -70,8 +70,18 @@ import Testing
 
     @Test func notADatabaseIsAnError() throws {
         let dir = TempDirectory("sqlite-bad")
-        try writeFile(dir.path + "/bad.db", [UInt8](repeating: 0x41, count: 4096))
+        try FileSystem.writeAtomically(dir.path + "/bad.db", [UInt8](repeating: 0x41, count: 4096))
         #expect(throws: BerthError.self) { try SQLiteDatabase(path: dir.path + "/bad.db") }
         #expect(throws: BerthError.self) { try SQLiteDatabase(path: dir.path + "/missing/dir/x.db") }
     }
+}
+
+/// A fresh folder under /tmp for one SQLite test, removed with everything in it when dropped.
+private struct TempDirectory: ~Copyable {
+    let path: String
+    init(_ label: String) {
+        var template = Array("/tmp/berth-\(label)-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+    deinit { try? FileSystem.removeTree(path) }
 }
