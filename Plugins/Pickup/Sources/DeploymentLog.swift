@@ -86,14 +86,6 @@ final class DeploymentLog {
         ).first
     }
 
-    /// Every deployed artifact whose newest state is deployed.
-    func deployedArtifacts() throws -> [DeploymentRecord] {
-        try database.query(
-            "SELECT \(Self.columns) FROM deployments d WHERE id = (SELECT MAX(id) FROM deployments e WHERE e.target = d.target "
-                + "AND e.name = d.name AND e.status IN ('deployed', 'undeployed')) AND status = 'deployed' ORDER BY id",
-            row: Self.record)
-    }
-
     /// Distinct versions (sha256) that were deployed for an artifact, newest first.
     func versions(name: String, target: String) throws -> [String] {
         try database.query(

@@ -72,9 +72,7 @@ uint64_t cberth_now_monotonic_usec(void) { return now_usec(CLOCK_MONOTONIC); }
 uint64_t cberth_now_realtime_usec(void) { return now_usec(CLOCK_REALTIME); }
 
 int cberth_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
-int cberth_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
 int cberth_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
-int cberth_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 
 sqlite3_destructor_type cberth_sqlite_transient(void) { return SQLITE_TRANSIENT; }
 

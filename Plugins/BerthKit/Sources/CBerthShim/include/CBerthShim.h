@@ -22,13 +22,10 @@ sd_bus_vtable cberth_vtable_property(const char *member, const char *signature, 
                                      sd_bus_property_set_t setter, uint64_t flags);
 sd_bus_vtable cberth_vtable_signal(const char *member, const char *signature, const char *names, uint64_t flags);
 
-static const uint64_t CBERTH_VT_DEPRECATED = SD_BUS_VTABLE_DEPRECATED;
 static const uint64_t CBERTH_VT_UNPRIVILEGED = SD_BUS_VTABLE_UNPRIVILEGED;
-static const uint64_t CBERTH_VT_NO_REPLY = SD_BUS_VTABLE_METHOD_NO_REPLY;
 static const uint64_t CBERTH_VT_CONST = SD_BUS_VTABLE_PROPERTY_CONST;
 static const uint64_t CBERTH_VT_EMITS_CHANGE = SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE;
 static const uint64_t CBERTH_VT_EMITS_INVALIDATION = SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION;
-static const uint64_t CBERTH_VT_EXPLICIT = SD_BUS_VTABLE_PROPERTY_EXPLICIT;
 
 // ppoll with a relative timeout in microseconds; UINT64_MAX waits forever.
 int cberth_ppoll(struct pollfd *fds, nfds_t count, uint64_t timeout_usec);
@@ -38,9 +35,7 @@ uint64_t cberth_now_realtime_usec(void);
 
 // Process helpers (syscalls glibc 2.36 does not wrap, and fork-safe spawning).
 int cberth_pidfd_open(pid_t pid);
-int cberth_pidfd_send_signal(int pidfd, int sig);
 int cberth_set_child_subreaper(void);
-int cberth_set_pdeathsig(int sig);
 
 // Starts argv[0] (a path) detached: a new session, stdin from /dev/null, stdout and stderr appended to
 // log_path (or /dev/null when NULL), every signal default and unblocked. Returns the pid or -errno.
