@@ -35,7 +35,7 @@ public enum YAMLParser {
     }
 
     static func parse(bytes: [UInt8], file: String, json: Bool = false) throws -> ConfigNode? {
-        var builder = YAMLTreeBuilder(json: json)
+        var builder = YAMLTreeBuilder(json: json, inputBytes: bytes.count)
         try YAMLEventReader.read(bytes, file: file) { event, mark in
             try builder.handle(event, at: mark)
         }
