@@ -17,7 +17,7 @@ struct Doctor {
     /// `su`/`sudo` keep the first user's environment or none; logind only sets it up for a real login.
     var switchedUser: Bool { BusTarget.env("SUDO_USER") != nil || loginUID.map { $0 != uid } == true }
     private var loginUID: uid_t? {
-        guard let text = try? FileSystem.readText("/proc/self/loginuid"), let value = UInt32(text) else { return nil }
+        guard let text = try? FileSystem.readKernelText("/proc/self/loginuid"), let value = UInt32(text) else { return nil }
         return value == UInt32.max ? nil : value
     }
 

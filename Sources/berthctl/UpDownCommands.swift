@@ -169,7 +169,7 @@ enum DaemonProbe {
     static func isAlive(_ pid: pid_t) -> Bool {
         guard kill(pid, 0) == 0 else { return false }
         // A zombie counts as gone.
-        let stat = (try? FileSystem.readText("/proc/\(pid)/stat")) ?? ""
+        let stat = (try? FileSystem.readKernelText("/proc/\(pid)/stat")) ?? ""
         guard let close = stat.lastIndex(of: ")") else { return false }
         return !stat[close...].hasPrefix(") Z")
     }

@@ -99,9 +99,13 @@ extension Daemon {
     // MARK: Reload
 
     /// Re-reads the config; everything is checked before anything is applied, then only what changed is applied.
+    /// The files are read before the gate is taken, on a thread of their own (see `DaemonConfig.read`).
     func reload() async throws {
+        let (config, root) = try await DaemonConfig.read(paths)
         try await withGate {
-            let (config, root) = try DaemonConfig.load(paths)
+            // Two reloads read at once (SIGHUP and Reload()) may take the gate in either order: the files read
+            // last win, never an older read applied after a newer one.
+            guard config.generation > withState({ $0.config.generation }) else { return }
             let records = withState { $0.records }
             try config.checkSections(knownPlugins: Set(records.map(\.id)), root: root)
             for record in records where !config.disabledPlugins.contains(record.id) && record.isActive {
@@ -142,9 +146,14 @@ extension Daemon {
         guard path.hasPrefix("/") else {
             throw BerthError.invalidArgument("ImportConfig needs an absolute path, got \"\(path)\"")
         }
-        guard FileSystem.exists(path) else { throw BerthError.notFound("config file \"\(path)\" does not exist") }
+        // Read and parse before the gate and off the cooperative pool: a FIFO or a device is refused at once (see
+        // YAMLParser.readFile) and a large file holds up no Reload.
+        let parsed = try await OSThread.run(name: "berth-import") { () throws -> ConfigNode? in
+            guard FileSystem.exists(path) else { throw BerthError.notFound("config file \"\(path)\" does not exist") }
+            return try YAMLParser.parseFile(atPath: path)
+        }
+        guard let root = parsed else { return [] }
         return try await withGate {
-            guard let root = try YAMLParser.parseFile(atPath: path) else { return [] }
             guard case .mapping(let entries, _) = root else {
                 throw BerthError.invalidConfig("\(root.mark): expected a mapping of plugin sections, got \(root.kindName)")
             }

@@ -35,7 +35,7 @@ final class Daemon: Sendable {
     static func launch(_ options: DaemonOptions, checkOnly: Bool) async -> Int32 {
         do {
             let paths = try DaemonPaths.resolve(options)
-            let (config, root) = try DaemonConfig.load(paths)
+            let (config, root) = try await DaemonConfig.read(paths)
             if checkOnly {
                 try checkConfig(options: options, config: config, root: root)
                 print("\(paths.configFile): configuration is valid")

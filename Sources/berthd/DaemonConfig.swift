@@ -1,4 +1,5 @@
 import BerthKit
+import Synchronization
 
 /// berth.yaml: the daemon's own keys, and one section per plugin keyed by the plugin id. Strict: a key that is
 /// neither a core key nor the id of a known plugin is an error naming file, key and line.
@@ -22,6 +23,20 @@ struct DaemonConfig: Sendable, Equatable {
     var sections: [String: ConfigNode] = [:]
     /// The merged tree, for plugins' unknown-key checks.
     var files: [String] = []
+    /// Counts reads: of two configs, the one with the higher generation was read later.
+    var generation: UInt64 = 0
+
+    private static let generations = Atomic<UInt64>(0)
+
+    /// `load` on a thread of its own, off the cooperative pool: the files are read and parsed there. Only regular
+    /// files are read and opening never waits, so a FIFO as berth.yaml or in conf.d is an error naming it at once.
+    static func read(_ paths: DaemonPaths) async throws -> (config: DaemonConfig, root: ConfigNode?) {
+        try await OSThread.run(name: "berth-config") {
+            var (config, root) = try load(paths)
+            config.generation = generations.add(1, ordering: .sequentiallyConsistent).newValue
+            return (config, root)
+        }
+    }
 
     /// Reads the config file and its drop-ins. A missing main file is an empty config.
     static func load(_ paths: DaemonPaths) throws -> (config: DaemonConfig, root: ConfigNode?) {
@@ -42,7 +57,9 @@ struct DaemonConfig: Sendable, Equatable {
         var config = DaemonConfig()
         guard let root else { return config }
         let reader = try ConfigReader(root, path: "")
-        if let level = try reader.oneOf("log_level", levels) { config.logLevel = Logger.Level(rawValue: level) ?? .info }
+        if let level = try reader.oneOf("log_level", levels) {
+            config.logLevel = Logger.Level(rawValue: level) ?? .info
+        }
         config.pluginDirs = try reader.stringList("plugin_dirs") ?? []
         config.disabledPlugins = try reader.stringList("disabled_plugins") ?? []
         config.jobRetention = try reader.duration("job_retention") ?? .seconds(5)

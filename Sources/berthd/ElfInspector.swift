@@ -11,7 +11,8 @@ struct ElfInspector {
     }
 
     static func inspect(_ path: String) throws -> Verdict {
-        guard let bytes = try FileSystem.read(path) else {
+        // A plugin library of a debug build can pass 100 MiB; 1 GiB is no plugin.
+        guard let bytes = try FileSystem.read(path, limit: 1 << 30) else {
             throw SystemError("cannot read \"\(path)\"", errno: ENOENT)
         }
         guard bytes.count >= 64, bytes[0] == 0x7F, bytes[1] == 0x45, bytes[2] == 0x4C, bytes[3] == 0x46 else {

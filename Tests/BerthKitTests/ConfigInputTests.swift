@@ -102,7 +102,7 @@ extension ConfigTests {
                     == "/nonexistent/berth.yaml: cannot read the file: No such file or directory")
             #expect(
                 ConfigTests.configError { _ = try YAMLParser.parseFile(atPath: "/tmp") }
-                    == "/tmp: cannot read the file: Is a directory")
+                    == "/tmp: cannot read the file: it is a folder, not a regular file")
         }
 
         @Test func emptyFileIsNil() throws {

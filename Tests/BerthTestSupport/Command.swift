@@ -65,6 +65,6 @@ public func waitUntil(
 
 /// The name of the thread running the caller (as `ps -L` shows it).
 public func currentThreadName() -> String {
-    let comm = (try? FileSystem.readText("/proc/thread-self/comm")) ?? nil
+    let comm = (try? FileSystem.readKernelText("/proc/thread-self/comm")) ?? nil
     return comm?.trimmingCharacters(in: .newlines) ?? ""
 }

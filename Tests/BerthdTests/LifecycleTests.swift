@@ -62,7 +62,7 @@ import Testing
             #expect(refused.status != 0 && refused.stderr.contains("does not answer"), "\(refused)")
             let forced = try await env.berthctl(["up", "--force", "--address", env.bus.address], timeout: .seconds(60))
             #expect(forced.status == 0 && forced.stdout.contains("berthd started"), "\(forced)")
-            #expect(kill(pid, 0) != 0 || ((try? FileSystem.readText("/proc/\(pid)/stat")) ?? "").contains(") Z"))
+            #expect(kill(pid, 0) != 0 || ((try? FileSystem.readKernelText("/proc/\(pid)/stat")) ?? "").contains(") Z"))
             _ = try await env.berthctl(["down", "--address", env.bus.address], timeout: .seconds(70))
         }
     }

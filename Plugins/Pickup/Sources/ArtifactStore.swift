@@ -41,8 +41,9 @@ struct ArtifactStore: Sendable {
         return file
     }
 
-    func contents(sha256: String, name: String) throws -> [UInt8]? {
-        try FileSystem.read(path(sha256: sha256, name: name))
+    /// A stored copy (nil when it is gone), at most `limit` bytes.
+    func contents(sha256: String, name: String, limit: Int) throws -> [UInt8]? {
+        try FileSystem.read(path(sha256: sha256, name: name), limit: limit)
     }
 
     /// Deletes the stored copies of `name` in these versions (and a version's folder once it is empty).

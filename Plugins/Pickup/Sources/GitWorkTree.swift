@@ -22,7 +22,8 @@ enum GitWorkTree {
 
     /// `gitdir: PATH` in a `.git` file, resolved against the folder holding it.
     static func gitFileTarget(_ file: String, base: String) -> String? {
-        guard let text = try? FileSystem.readText(file) else { return nil }
+        // One line: a FIFO or a device named .git is refused at once, a large file is no git file.
+        guard let text = try? FileSystem.readText(file, limit: 64 << 10) else { return nil }
         let prefix = "gitdir:"
         guard let line = text.split(separator: "\n").first, line.hasPrefix(prefix) else { return nil }
         let target = line.dropFirst(prefix.count).trimmingCharacters(in: " \t\r")

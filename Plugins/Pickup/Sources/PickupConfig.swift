@@ -6,6 +6,7 @@ import BerthKit
 ///       keep_versions: 5          # copies kept per artifact for Rollback
 ///       settle: 5ms               # quiet time before a burst of changes is deployed
 ///       markers: false            # NAME.deployed / NAME.failed beside sources in the built-in folders
+///       max_artifact_bytes: 256M  # the largest file deployed (from a folder, DeployFile or an upload)
 ///       dirs:
 ///         NAME: {path: /abs/path, target: services, patterns: ["*.yaml"], recursive: false,
 ///                undeploy_on_delete: false, markers: false}
@@ -13,7 +14,12 @@ struct PickupConfig: Sendable, Equatable {
     var keepVersions = 5
     var settle: Duration = .milliseconds(5)
     var markers = false
+    /// The largest artifact pickup reads or accepts: a bigger file is a failed deployment naming its size and
+    /// this limit, never a read of it into memory.
+    var maxArtifactBytes = Self.defaultMaxArtifactBytes
     var dirs: [PickupDirectory] = []
+
+    static let defaultMaxArtifactBytes = 256 << 20
 
     static func parse(_ node: ConfigNode?, path: String = "pickup") throws -> PickupConfig {
         var config = PickupConfig()
@@ -25,6 +31,12 @@ struct PickupConfig: Sendable, Equatable {
             config.settle = settle
         }
         config.markers = try reader.bool("markers") ?? false
+        if let bytes = try reader.byteSize("max_artifact_bytes") {
+            guard bytes >= 1, bytes <= UInt64(Int.max) else {
+                throw reader.error("max_artifact_bytes", "must be at least 1 byte and at most \(Int.max), got \(bytes)")
+            }
+            config.maxArtifactBytes = Int(bytes)
+        }
         if let dirs = try reader.reader("dirs") {
             for entry in dirs.entries() {
                 let dir = try ConfigReader(entry.value, path: dirs.keyPath(entry.key))
@@ -78,5 +90,5 @@ struct PickupConfig: Sendable, Equatable {
     }
 
     /// Keys of the section that only the config file sets (an import refuses them).
-    static let fileOnlyKeys = ["keep_versions", "settle", "markers"]
+    static let fileOnlyKeys = ["keep_versions", "settle", "markers", "max_artifact_bytes"]
 }

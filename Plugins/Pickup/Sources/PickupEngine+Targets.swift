@@ -85,7 +85,7 @@ extension PickupEngine {
         }
         for sha in try log.versions(name: name, target: target)
         where sha != current.sha256 || current.status != .deployed {
-            guard let bytes = try store.contents(sha256: sha, name: name) else { continue }
+            guard let bytes = try store.contents(sha256: sha, name: name, limit: maxArtifactBytes) else { continue }
             return await deploy(name: name, bytes: bytes, sha256: sha, target: target, source: "rollback")
         }
         throw BerthError.notFound(

@@ -23,6 +23,8 @@ actor PickupEngine {
     let stateDirectory: String
     var keepVersions: Int
     var builtinMarkers: Bool
+    /// The largest artifact read from a folder or by DeployFile (`pickup: max_artifact_bytes`).
+    var maxArtifactBytes: Int
     var directories: [String: PickupDirectory] = [:]
     /// Set from the bus thread (`Paused`); read when a batch arrives.
     nonisolated let pausedFlag = Mutex(false)
@@ -30,7 +32,10 @@ actor PickupEngine {
     var announce: DeploymentAnnouncer = { _ in }
     let logger = Logger(label: "berth.pickup")
 
-    init(stateDirectory: String, targets: DeployTargets, keepVersions: Int, builtinMarkers: Bool) throws {
+    init(
+        stateDirectory: String, targets: DeployTargets, keepVersions: Int, builtinMarkers: Bool,
+        maxArtifactBytes: Int = PickupConfig.defaultMaxArtifactBytes
+    ) throws {
         self.stateDirectory = stateDirectory
         try FileSystem.makeDirectories(stateDirectory)
         log = try DeploymentLog(path: stateDirectory + "/pickup.sqlite")
@@ -38,13 +43,15 @@ actor PickupEngine {
         self.targets = targets
         self.keepVersions = keepVersions
         self.builtinMarkers = builtinMarkers
+        self.maxArtifactBytes = maxArtifactBytes
     }
 
     func setAnnouncer(_ announcer: @escaping DeploymentAnnouncer) { announce = announcer }
 
-    func configure(keepVersions: Int, builtinMarkers: Bool) {
+    func configure(keepVersions: Int, builtinMarkers: Bool, maxArtifactBytes: Int) {
         self.keepVersions = keepVersions
         self.builtinMarkers = builtinMarkers
+        self.maxArtifactBytes = maxArtifactBytes
     }
 
     func setDirectory(_ directory: PickupDirectory) { directories[directory.name] = directory }
@@ -129,18 +136,21 @@ actor PickupEngine {
         // What is there now, and only when whole (see SourceFile).
         let bytes: [UInt8]
         do {
-            switch try SourceFile.read(change.path) {
+            switch try SourceFile.read(change.path, limit: maxArtifactBytes) {
             case .whole(let read): bytes = read
             case .gone: return  // moved on or deleted before the settle ended: nothing to deploy
-            case .notRegular(let kind):
-                logger.debug("\(change.path) is \(kind), not a file: not deployed")
+            case .notRegular(let reason):
+                logger.debug("\(change.path) \(reason): not deployed")
                 return
             case .openForWriting:
                 logger.debug("\(change.path) is open for writing: it deploys when its writer closes it")
                 return
             }
         } catch {
+            // A file that cannot be read, or one over max_artifact_bytes (a 1 TiB sparse file), is a failed
+            // deployment with the reason; nothing of it is kept in memory.
             let record = fail(name: name, target: target, source: change.path, error: Self.describe(error))
+            logger.error("pickup did not deploy \(change.path): \(record.error)")
             if markers { Markers.write(beside: change.path, record) }
             return
         }
@@ -212,17 +222,27 @@ actor PickupEngine {
     }
 
     private func deployFileAlone(path: String, target: String) async throws -> DeploymentRecord {
+        let name = FileSystem.baseName(path)
         let bytes: [UInt8]
-        switch try SourceFile.read(path) {
+        let read: SourceFile.Read
+        do {
+            read = try SourceFile.read(path, limit: maxArtifactBytes)
+        } catch let refusal as FileRefusal {
+            // Over max_artifact_bytes: a failed deployment with the reason, as for a file in a folder.
+            let record = fail(name: name, target: target, source: path, error: Self.describe(refusal))
+            logger.error("pickup DeployFile did not deploy \(path): \(record.error)")
+            return record
+        }
+        switch read {
         case .whole(let read): bytes = read
         case .gone: throw BerthError.notFound("pickup DeployFile: \"\(path)\" is not an existing file")
-        case .notRegular(let kind):
-            throw BerthError.invalidArgument("pickup DeployFile: \"\(path)\" is \(kind), not a regular file")
+        case .notRegular(let reason):
+            throw BerthError.invalidArgument("pickup DeployFile: \"\(path)\" \(reason)")
         case .openForWriting:
             throw BerthError.busy(
                 "pickup DeployFile: \"\(path)\" is open for writing by a process; deploy it once it is closed")
         }
-        return await deploy(name: FileSystem.baseName(path), bytes: bytes, target: target, source: path)
+        return await deploy(name: name, bytes: bytes, target: target, source: path)
     }
 
     /// Logs and announces a deployment that failed before it reached its target (the source could not be read).
@@ -268,6 +288,9 @@ actor PickupEngine {
 
     static func describe(_ error: any Error) -> String {
         if let error = error as? BerthError { return error.message }
+        if let refusal = error as? FileRefusal, refusal.kind == .tooLarge {
+            return "\(refusal) (pickup: max_artifact_bytes)"
+        }
         if let error = error as? DBusError { return error.description }
         return String(describing: error)
     }

@@ -27,7 +27,7 @@ final class PickupService: Sendable {
         self.stateDirectory = stateDirectory
         let engine = try PickupEngine(
             stateDirectory: stateDirectory, targets: targets, keepVersions: config.keepVersions,
-            builtinMarkers: config.markers)
+            builtinMarkers: config.markers, maxArtifactBytes: config.maxArtifactBytes)
         self.engine = engine
         let (stream, continuation) = AsyncStream.makeStream(of: PickupWork.self, bufferingPolicy: .unbounded)
         self.continuation = continuation
@@ -137,7 +137,8 @@ final class PickupService: Sendable {
 
     /// Applies a changed config section: folders from config that changed are replaced, gone ones removed.
     func reload(_ config: PickupConfig) async {
-        await engine.configure(keepVersions: config.keepVersions, builtinMarkers: config.markers)
+        await engine.configure(
+            keepVersions: config.keepVersions, builtinMarkers: config.markers, maxArtifactBytes: config.maxArtifactBytes)
         let current = watcher.directories.filter { $0.origin == .config }
         for old in current where !config.dirs.contains(old) { await remove(old.name) }
         for new in config.dirs where !current.contains(new) {

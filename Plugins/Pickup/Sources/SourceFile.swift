@@ -15,7 +15,8 @@ enum SourceFile {
         case whole([UInt8])
         /// Gone again (moved on or deleted before it was read).
         case gone
-        /// A FIFO, socket or device: never read (a FIFO would block the reader, a device never ends).
+        /// A FIFO, socket, device or a file of /proc or /sys: never read (a FIFO would block the reader, a device
+        /// or `/proc/self/pagemap` never ends). The reason completes a sentence: `is a FIFO, not a regular file`.
         case notRegular(String)
         /// Some process has it open for writing, or opened it while it was being read.
         case openForWriting
@@ -27,20 +28,29 @@ enum SourceFile {
     private static let getLease: Int32 = 1025
     private static let setSignal: Int32 = 10
 
-    static func read(_ path: String) throws -> Read {
-        // O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for a regular file.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        if fd < 0 {
-            switch errno {
-            case ENOENT, ENOTDIR: return .gone
-            case ENXIO: return .notRegular("a socket")
-            default: throw SystemError("pickup cannot open \"\(path)\"", errno: errno)
-            }
+    /// Reads `path` when it is whole, at most `limit` bytes: a larger file (by its size, or by what the read finds)
+    /// throws a `FileRefusal` of kind `.tooLarge` naming the path, its size and the limit, before a byte is kept.
+    static func read(_ path: String, limit: Int) throws -> Read {
+        // Opening never waits (O_NONBLOCK: a FIFO without a writer), and a FIFO, socket, device or kernel file is
+        // passed over before a byte is read.
+        let fd: Int32
+        do {
+            guard let opened = try FileSystem.openForReading(path) else { return .gone }
+            fd = opened
+        } catch let refusal as FileRefusal {
+            return .notRegular(refusal.reason)
+        } catch let error as SystemError where error.errno == ENOTDIR {
+            return .gone
+        } catch let error as SystemError {
+            throw SystemError("pickup cannot open \"\(path)\"", errno: error.errno)
         }
         defer { close(fd) }
-        var before = stat()
-        guard fstat(fd, &before) == 0 else { throw SystemError("pickup cannot stat \"\(path)\"", errno: errno) }
-        guard before.st_mode & S_IFMT == S_IFREG else { return .notRegular(kind(before.st_mode)) }
+        let before: stat
+        do {
+            before = try FileSystem.checkReadable(fd, path: path, limit: limit)
+        } catch let refusal as FileRefusal where refusal.kind == .notRegular {
+            return .notRegular(refusal.reason)
+        }
 
         // A lease break must not signal the daemon with SIGIO (which would end it): SIGURG is ignored by default.
         _ = fcntl(fd, setSignal, SIGURG)
@@ -58,8 +68,7 @@ enum SourceFile {
         // A writer opening the file breaks the lease and waits for us: stop at once and let it write.
         guard
             let bytes = try FileSystem.readToEnd(
-                fd, path: path, capacity: Int(before.st_size),
-                stopAfterChunk: { leased && fcntl(fd, getLease) != Int32(F_RDLCK) })
+                fd, path: path, limit: limit, stopAfterChunk: { leased && fcntl(fd, getLease) != Int32(F_RDLCK) })
         else { return .openForWriting }
         if leased {
             if fcntl(fd, getLease) != Int32(F_RDLCK) { return .openForWriting }
@@ -73,16 +82,5 @@ enum SourceFile {
             }
         }
         return .whole(bytes)
-    }
-
-    private static func kind(_ mode: mode_t) -> String {
-        switch mode & S_IFMT {
-        case S_IFIFO: return "a FIFO"
-        case S_IFSOCK: return "a socket"
-        case S_IFCHR: return "a character device"
-        case S_IFBLK: return "a block device"
-        case S_IFDIR: return "a folder"
-        default: return "not a regular file"
-        }
     }
 }

@@ -97,3 +97,11 @@ pid_t cberth_spawn_detached(const char *path, char *const argv[], char *const en
     posix_spawnattr_destroy(&attr);
     return r == 0 ? pid : -r;
 }
+
+#include <sys/vfs.h>
+
+long cberth_fs_magic(int fd) {
+    struct statfs info;
+    if (fstatfs(fd, &info) != 0) return -1;
+    return (long)info.f_type;
+}

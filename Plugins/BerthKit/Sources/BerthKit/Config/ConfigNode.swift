@@ -13,8 +13,14 @@ public struct ConfigMark: Sendable, Equatable, Hashable, CustomStringConvertible
     /// The mark of nodes built in code rather than read from a file.
     public static let generated = ConfigMark(file: "<generated>", line: 0, column: 0)
 
-    /// `file:line`, the prefix of every configuration error.
-    public var description: String { "\(file):\(line)" }
+    /// `file:line`, the prefix of every configuration error; `source, line N` for a source that is not a plain
+    /// file name (`Define("x") by :1.52, line 2`), where a glued `:2` would read as part of the name.
+    public var description: String { Self.location(file, line: line) }
+
+    /// Where line `line` of `source` is, as `description` writes it: the one place a source and a line are joined.
+    static func location(_ source: String, line: Int) -> String {
+        source.contains(where: { $0 == " " || $0 == ":" }) ? "\(source), line \(line)" : "\(source):\(line)"
+    }
 }
 
 /// One `key: value` pair of a mapping, with the position of the key.

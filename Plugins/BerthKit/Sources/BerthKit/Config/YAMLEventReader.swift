@@ -100,9 +100,9 @@ enum YAMLEventReader {
             // The reader reports a byte offset, not a mark: count the lines before it.
             let offset = min(parser.problem_offset, bytes.count)
             let line = bytes[..<offset].reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
-            return .invalidConfig("\(file):\(line): \(problem)")
+            return .invalidConfig("\(ConfigMark.location(file, line: line)): \(problem)")
         default:
-            var message = "\(file):\(Int(parser.problem_mark.line) + 1): \(problem)"
+            var message = "\(ConfigMark.location(file, line: Int(parser.problem_mark.line) + 1)): \(problem)"
             if let context = parser.context.map({ String(cString: $0) }) {
                 message += " (\(context) at line \(Int(parser.context_mark.line) + 1))"
             }

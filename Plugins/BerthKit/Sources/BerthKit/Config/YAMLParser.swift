@@ -35,34 +35,27 @@ public enum YAMLParser {
     }
 
     static func parse(bytes: [UInt8], file: String, json: Bool = false) throws -> ConfigNode? {
-        var builder = YAMLTreeBuilder(json: json)
+        var builder = YAMLTreeBuilder(json: json, inputBytes: bytes.count)
         try YAMLEventReader.read(bytes, file: file) { event, mark in
             try builder.handle(event, at: mark)
         }
         return builder.root
     }
 
-    /// The whole file, or an error naming the path and the system's reason.
+    /// The whole file, or an error naming the path and the reason. Only a regular file of at most `maxFileSize`
+    /// bytes is read, and opening never waits: a FIFO, a device or a file of /proc given as a config file is an
+    /// error at once, never a daemon that hangs at start or a read that does not end.
     static func readFile(atPath path: String) throws -> [UInt8] {
-        func failure(_ code: Int32) -> BerthError {
-            .invalidConfig("\(path): cannot read the file: \(systemErrorText(code))")
-        }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure(errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure(errno)
-            }
-            if count == 0 { return bytes }
-            bytes.append(contentsOf: chunk[..<count])
-            if bytes.count > maxFileSize {
-                throw BerthError.invalidConfig("\(path): the file is larger than \(maxFileSize >> 20) MiB")
-            }
+        func failure(_ reason: String) -> BerthError { .invalidConfig("\(path): cannot read the file: \(reason)") }
+        do {
+            guard let fd = try FileSystem.openForReading(path) else { throw failure(systemErrorText(ENOENT)) }
+            defer { close(fd) }
+            // Without a stop condition the read always ends with the bytes or an error.
+            return try FileSystem.readToEnd(fd, path: path, limit: maxFileSize) ?? []
+        } catch let refusal as FileRefusal {
+            throw failure("it " + refusal.reason)
+        } catch let error as SystemError {
+            throw failure(systemErrorText(error.errno))
         }
     }
 }

@@ -4,6 +4,11 @@
 struct YAMLTreeBuilder {
     static let maxDepth = 256
     static let maxNodes = 1_000_000
+    /// Aliases may grow a document's text (every scalar and key, each alias counted in full) to this many bytes, or
+    /// to twice the document's own size if that is more. Without aliases the text never exceeds the document, so
+    /// only aliases meet this limit: a 1 MiB anchor used 10,000 times is 10 GiB once a reader walks it (an
+    /// environment built, an export written), though it stays under the node limit.
+    static let minExpandedBytes = 4 << 20
     static let standardTagPrefix = "tag:yaml.org,2002:"
 
     /// A sequence or mapping still being read.
@@ -17,19 +22,33 @@ struct YAMLTreeBuilder {
         var pendingKey: (text: String, mark: ConfigMark)?
         var keyLines: [String: Int] = [:]
         var size = 1
+        /// The bytes of every scalar and key inside, aliases expanded.
+        var bytes = 0
     }
 
     /// Accept JSON only: double-quoted strings, JSON numbers, true, false, null, `[...]` and `{...}`.
     let json: Bool
     private var frames: [Frame] = []
-    private var anchors: [String: (node: ConfigNode, size: Int)] = [:]
+    private var anchors: [String: Expansion] = [:]
     private var nodeCount = 0
+    /// Bytes of scalar and key text so far, aliases expanded, and the most allowed.
+    private var byteCount = 0
+    private let maxBytes: Int
     private var documents = 0
     /// The document's root once it is complete; nil for an empty document.
     private(set) var root: ConfigNode?
 
-    init(json: Bool = false) {
+    /// What an anchor stands for and what each alias of it adds to the document.
+    private struct Expansion {
+        var node: ConfigNode
+        var size: Int
+        var bytes: Int
+    }
+
+    /// `inputBytes`, the size of the document as written, sets how far aliases may grow it (see `minExpandedBytes`).
+    init(json: Bool = false, inputBytes: Int = 0) {
         self.json = json
+        maxBytes = max(Self.minExpandedBytes, inputBytes.multipliedReportingOverflow(by: 2).partialValue)
     }
 
     mutating func handle(_ event: YAMLEvent, at mark: ConfigMark) throws {
@@ -47,23 +66,27 @@ struct YAMLTreeBuilder {
             if awaitingKey {
                 let node = try scalarNode(text, plain: plain, tag: tag, at: mark, path: currentPath)
                 try takeKey(node, plainText: plain ? text : nil, at: mark)
-                if let anchor { anchors[anchor] = (node, 1) }
-                try count(1, at: mark)
+                let bytes = text.utf8.count
+                if let anchor { anchors[anchor] = Expansion(node: node, size: 1, bytes: bytes) }
+                try count(1, bytes: bytes, at: mark)
+                frames[frames.count - 1].bytes += bytes
             } else if frames.isEmpty && plain && tag == nil && anchor == nil && text.isEmpty {
                 root = nil  // an empty document
             } else {
                 let node = try scalarNode(text, plain: plain, tag: tag, at: mark, path: childPath)
-                if let anchor { anchors[anchor] = (node, 1) }
-                try count(1, at: mark)
-                add(node, size: 1)
+                let bytes = text.utf8.count
+                if let anchor { anchors[anchor] = Expansion(node: node, size: 1, bytes: bytes) }
+                try count(1, bytes: bytes, at: mark)
+                add(node, size: 1, bytes: bytes)
             }
         case .alias(let name):
             let resolved = try resolveAlias(name, at: mark)
-            try count(resolved.size, at: mark)
+            try count(resolved.size, bytes: resolved.bytes, at: mark)
             if awaitingKey {
                 try takeKey(resolved.node.withMark(mark), plainText: nil, at: mark)
+                frames[frames.count - 1].bytes += resolved.bytes
             } else {
-                add(resolved.node.withMark(mark), size: resolved.size)
+                add(resolved.node.withMark(mark), size: resolved.size, bytes: resolved.bytes)
             }
         case .sequenceStart(let anchor, let tag, _), .mappingStart(let anchor, let tag, _):
             let isMapping = if case .mappingStart = event { true } else { false }
@@ -72,8 +95,10 @@ struct YAMLTreeBuilder {
             let frame = frames.removeLast()
             let node: ConfigNode =
                 frame.isMapping ? .mapping(frame.entries, frame.mark) : .sequence(frame.items, frame.mark)
-            if let anchor = frame.anchor { anchors[anchor] = (node, frame.size) }
-            add(node, size: frame.size)
+            if let anchor = frame.anchor {
+                anchors[anchor] = Expansion(node: node, size: frame.size, bytes: frame.bytes)
+            }
+            add(node, size: frame.size, bytes: frame.bytes)
         }
     }
 
@@ -136,17 +161,18 @@ struct YAMLTreeBuilder {
         if frames.count >= Self.maxDepth {
             throw failure(mark, childPath, "nesting is deeper than \(Self.maxDepth) levels")
         }
-        try count(1, at: mark)
+        try count(1, bytes: 0, at: mark)
         frames.append(Frame(isMapping: isMapping, mark: mark, anchor: anchor, path: childPath))
     }
 
-    private mutating func add(_ node: ConfigNode, size: Int) {
+    private mutating func add(_ node: ConfigNode, size: Int, bytes: Int) {
         guard !frames.isEmpty else {
             root = node
             return
         }
         let top = frames.count - 1
         frames[top].size += size
+        frames[top].bytes += bytes
         if let key = frames[top].pendingKey {
             frames[top].entries.append(ConfigEntry(key: key.text, keyMark: key.mark, value: node))
             frames[top].pendingKey = nil
@@ -175,7 +201,7 @@ struct YAMLTreeBuilder {
         frames[top].pendingKey = (key, mark)
     }
 
-    private func resolveAlias(_ name: String, at mark: ConfigMark) throws -> (node: ConfigNode, size: Int) {
+    private func resolveAlias(_ name: String, at mark: ConfigMark) throws -> Expansion {
         let path = awaitingKey ? currentPath : childPath
         if frames.contains(where: { $0.anchor == name }) {
             throw failure(mark, path, "alias *\(name) refers to a node that contains it")
@@ -186,11 +212,17 @@ struct YAMLTreeBuilder {
         return resolved
     }
 
-    private mutating func count(_ nodes: Int, at mark: ConfigMark) throws {
+    private mutating func count(_ nodes: Int, bytes: Int, at mark: ConfigMark) throws {
         nodeCount += nodes
         if nodeCount > Self.maxNodes {
             throw BerthError.invalidConfig(
                 "\(mark): the document grows past \(Self.maxNodes) nodes once its aliases are expanded")
+        }
+        byteCount += bytes
+        if byteCount > maxBytes {
+            throw BerthError.invalidConfig(
+                "\(mark): the document grows past \(FileSystem.describeSize(Int64(maxBytes))) of text once its "
+                    + "aliases are expanded (each alias counts in full)")
         }
     }
 

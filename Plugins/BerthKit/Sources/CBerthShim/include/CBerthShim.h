@@ -86,4 +86,7 @@ int cberth_timerfd_arm_absolute(int timer_fd, uint64_t monotonic_usec);
 // SQLite's SQLITE_TRANSIENT is a macro cast that does not import.
 sqlite3_destructor_type cberth_sqlite_transient(void);
 
+// The file system type (statfs f_type, <linux/magic.h>) of an open file, or -1 with errno (sys/vfs.h does not import).
+long cberth_fs_magic(int fd);
+
 #endif
