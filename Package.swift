@@ -63,7 +63,9 @@ let package = Package(
     targets: [
         .executableTarget(name: "berthd", dependencies: [kit, "CBerthdEarly"], swiftSettings: strict),
         .target(name: "CBerthdEarly", path: "Sources/CBerthdEarly"),
-        .executableTarget(name: "berthctl", dependencies: [kit, argumentParser], swiftSettings: strict),
+        .executableTarget(
+            name: "berthctl", dependencies: [.product(name: "BerthKitStatic", package: "BerthKit"), argumentParser],
+            swiftSettings: strict, linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"])]),
         .target(name: "BerthTestSupport", dependencies: [kit], path: "Tests/BerthTestSupport", swiftSettings: strict),
         .testTarget(name: "BerthKitTests", dependencies: [kit, "BerthTestSupport"], swiftSettings: strict),
         .testTarget(

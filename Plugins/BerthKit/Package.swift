@@ -8,7 +8,10 @@ let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 let package = Package(
     name: "BerthKit",
     products: [
-        .library(name: "BerthKit", type: .dynamic, targets: ["BerthKit"])
+        .library(name: "BerthKit", type: .dynamic, targets: ["BerthKit"]),
+        // berthctl loads no plugin: it links BerthKit, swift-log and the Swift runtime whole and static (fastest
+        // start). Never link this into a process that loads plugins.
+        .library(name: "BerthKitStatic", type: .static, targets: ["BerthKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2")

@@ -9,7 +9,7 @@ struct Berthctl: AsyncParsableCommand {
         abstract: "Control berthd, the berth host daemon, over D-Bus.",
         version: BerthVersion.string,
         subcommands: [
-            UpCommand.self, DownCommand.self, StatusCommand.self, PluginsCommand.self, JobsCommand.self,
+            UpCommand.self, DownCommand.self, ReloadCommand.self, StatusCommand.self, PluginsCommand.self, JobsCommand.self,
             MonitorCommand.self, ConfigCommand.self, ServicesCommand.self, PickupCommand.self, InstancesCommand.self,
             RecorderCommand.self, DoctorCommand.self,
         ])
@@ -102,7 +102,13 @@ enum CLI {
         case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
             text = "berthd is not running on \(BusTarget.resolve(options).description) (start it with `berthctl up`)"
         case "org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Timeout":
-            text = "berthd did not answer in time: \(error.message)"
+            let target = BusTarget.resolve(options)
+            if let pid = DaemonProbe.lockHolder(target.lockFile), pid > 0 {
+                text = "berthd (pid \(pid), lock \(target.lockFile)) does not answer on \(target.description): it may "
+                    + "be stopped or hung; `berthctl up --force` stops it and starts a new one"
+            } else {
+                text = "berthd did not answer in time: \(error.message)"
+            }
         case "org.freedesktop.DBus.Error.AccessDenied":
             text = "access denied: \(error.message)"
         default:

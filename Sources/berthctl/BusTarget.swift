@@ -24,6 +24,12 @@ enum BusTarget: CustomStringConvertible {
 
     static var privateSocket: String { runtimeDir + "/bus" }
 
+    /// The lock file of the berthd that serves this bus (it holds the daemon's pid).
+    var lockFile: String {
+        if case .system = self { return "/run/berth/berthd.lock" }
+        return BusTarget.runtimeDir + "/berthd.lock"
+    }
+
     static func resolve(_ options: BusOptions) -> BusTarget {
         if let address = options.address { return .address(address) }
         if options.system { return .system }

@@ -21,10 +21,19 @@ enum Instances {
     static func runJob(_ connection: BusConnection, _ member: String, _ args: [DBusValue], quiet: Bool = false)
         async throws
     {
-        let waiter = try await JobWaiter.subscribe(connection)
+        let follower = try await JobFollower.subscribe(connection)
         let reply = try await connection.berth(path, interface, member, args)
         guard let jobPath = reply.dropFirst().first?.string else { throw CLIError("\(member) returned no job") }
-        try await waiter.wait(job: jobPath, printLogs: !quiet)
+        let result = try await follower.follow(reply, what: "instances \(member.lowercased())") { signal in
+            if !quiet && signal.path == jobPath && signal.member == "Log" {
+                Output.line(signal.arguments.first?.string ?? "")
+            }
+            return .keepWaiting
+        }
+        guard result == "done" else {
+            let message = await follower.errorMessage(reply)
+            throw CLIError(message.isEmpty ? "job \(jobPath) ended \(result)" : message)
+        }
     }
 }
 
@@ -153,6 +162,7 @@ struct InstancesReopenLogs: AsyncParsableCommand {
     func run() async throws {
         try await CLI.run(bus) {
             _ = try await BusTarget.resolve(bus).connect().berth(Instances.path, Instances.interface, "ReopenLogs")
+            print("reopened every instance log")
         }
     }
 }

@@ -83,53 +83,62 @@ struct RecorderCommand: AsyncParsableCommand {
 /// Starts `RecordNow` and waits for its job: the job's `Log` line `saved <id> <path> (...)` names the file. Ctrl-C
 /// cancels the job, which stops the recording and keeps what was captured.
 enum RecorderJobWaiter {
+    /// What the job said so far.
+    private final class Heard: @unchecked Sendable {
+        var saved: String?
+        var canceled = false
+    }
+
     static func run(_ connection: BusConnection, seconds: Double) async throws -> String {
         // Subscribed before the call, so nothing the job says is missed.
-        let stream = try await connection.signals(sender: Berth.name)
+        let follower = try await JobFollower.subscribe(connection)
         let reply = try await connection.berth(
             RecorderCommand.path, RecorderCommand.interface, "RecordNow", [.double(seconds)])
         let (id, path) = (reply.first?.uint32 ?? 0, reply.last?.string ?? "")
-        let follower = Task { () async throws -> String in
-            var saved: String?
-            var canceled = false
-            for await signal in stream {
+        let heard = Heard()
+        let following = Task { () async throws -> String in
+            try await follower.follow(reply, what: "record-now") { signal in
                 if signal.path == path, signal.member == "Log", let line = signal.arguments.first?.string,
                     line.hasPrefix("saved ")
                 {
-                    saved = line.split(separator: " ").dropFirst(2).first.map(String.init)
+                    heard.saved = line.split(separator: " ").dropFirst(2).first.map(String.init)
                 }
                 // A canceled job ends at once; the recorder saves what it captured a moment later.
-                if canceled, signal.path == RecorderCommand.path, signal.member == "RecordingSaved" {
-                    saved = signal.arguments.dropFirst().first?.string
-                    break
+                if heard.canceled, signal.path == RecorderCommand.path, signal.member == "RecordingSaved" {
+                    heard.saved = signal.arguments.dropFirst().first?.string
+                    return .stop(result: "canceled")
                 }
-                guard signal.member == "JobRemoved", signal.arguments.first?.uint32 == id else { continue }
+                guard signal.member == "JobRemoved", signal.arguments.first?.uint32 == id else { return .keepWaiting }
                 let result = signal.arguments.last?.string ?? ""
-                if result == "done", let saved { return saved }
                 if result == "canceled" {
-                    canceled = true
-                    if saved != nil { break }
-                    continue
+                    heard.canceled = true
+                    return heard.saved == nil ? .keepWaitingAfterEnd : .stop(result: result)
                 }
-                let message = (try? await connection.berthProperty(path, "org.berth.Berth1.Job", "ErrorMessage"))?.string
-                throw CLIError("record-now \(result): \(message ?? "job \(id) ended without a file")")
+                return .stop(result: result)
             }
-            if canceled {
-                throw CLIError(
-                    saved.map { "record-now canceled: the audio recorded until then is in \($0)" }
-                        ?? "record-now canceled before any audio was saved")
-            }
-            throw CLIError("the connection to berthd closed while recording")
         }
         let interrupt = Interrupt {
             Task {
                 _ = try? await connection.call(Berth.name, path, "org.berth.Berth1.Job", "Cancel")
                 try? await Task.sleep(for: .seconds(5))  // the recorder's time to save what it has
-                follower.cancel()
+                following.cancel()
             }
         }
         defer { interrupt.cancel() }
-        return try await follower.value
+        let result: String
+        do {
+            result = try await following.value
+        } catch where heard.canceled {
+            result = "canceled"
+        }
+        if result == "done", let saved = heard.saved { return saved }
+        if heard.canceled {
+            throw CLIError(
+                heard.saved.map { "record-now canceled: the audio recorded until then is in \($0)" }
+                    ?? "record-now canceled before any audio was saved")
+        }
+        let message = await follower.errorMessage(reply)
+        throw CLIError("record-now \(result): \(message.isEmpty ? "job \(id) ended without a file" : message)")
     }
 }
 

@@ -13,8 +13,10 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
             abstract: "Start a deployment; asks for what is missing when run on a terminal, as acoupi does.")
         @OptionGroup var bus: BusOptions
         @Option(name: .long, help: "Name of the deployment.") var name: String?
-        @Option(name: .long, help: "Latitude of the device, -90 to 90.") var latitude: Double?
-        @Option(name: .long, help: "Longitude of the device, -180 to 180.") var longitude: Double?
+        @Option(name: .long, parsing: .unconditional, help: "Latitude of the device, -90 to 90.")
+        var latitude: Double?
+        @Option(name: .long, parsing: .unconditional, help: "Longitude of the device, -180 to 180.")
+        var longitude: Double?
         @Flag(name: .long, help: "Start even when a health check fails.") var force = false
 
         func run() async throws {

@@ -9,7 +9,9 @@ struct ServicesCommand: AsyncParsableCommand {
         subcommands: [
             ServicesList.self, ServicesStart.self, ServicesStop.self, ServicesRestart.self, ServicesLookup.self,
             ServicesLogs.self, ServicesDefine.self, ServicesRemove.self, ServicesLock.self, ServicesUnlock.self,
-        ])
+        ],
+        // `berthctl services` lists, as `systemctl` does.
+        defaultSubcommand: ServicesList.self)
 }
 
 enum ServicesBus {

@@ -10,8 +10,7 @@ struct ServiceJobOptions: ParsableArguments {
         try await CLI.run(bus) {
             let connection = try BusTarget.resolve(bus).connect()
             // Subscribe before calling: the job may end before the reply is read.
-            let removed = try await connection.signals(
-                sender: Berth.name, path: Berth.root, interface: Berth.manager, member: "JobRemoved")
+            let follower = try await JobFollower.subscribe(connection)
             let reply = try await ServicesBus.call(connection, member, [.string(name)])
             let id = reply[0].uint32 ?? 0
             let path = reply[1].string ?? ""
@@ -19,11 +18,7 @@ struct ServiceJobOptions: ParsableArguments {
                 print(bus.json ? JSON.object([("job_id", .int(Int64(id))), ("job", .string(path))]).text : path)
                 return
             }
-            var result = "failed"
-            for await signal in removed where signal.arguments.first?.uint32 == id {
-                result = signal.arguments[3].string ?? "failed"
-                break
-            }
+            let result = try await follower.follow(reply, what: "\(member.lowercased()) of service \"\(name)\"")
             let verb = member.lowercased()
             if bus.json {
                 print(
@@ -31,8 +26,7 @@ struct ServiceJobOptions: ParsableArguments {
                         .text)
             }
             guard result == "done" else {
-                let message =
-                    (try? await connection.berthProperty(path, "org.berth.Berth1.Job", "ErrorMessage").string) ?? ""
+                let message = await follower.errorMessage(reply)
                 throw CLIError("\(verb) of service \"\(name)\" \(result)\(message.isEmpty ? "" : ": " + message)")
             }
             if !bus.json { print("\(verb) of service \"\(name)\": done") }

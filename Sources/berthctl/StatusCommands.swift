@@ -9,6 +9,8 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await CLI.run(bus) {
             let connection = try BusTarget.resolve(bus).connect()
+            // A stopped or hung daemon is told within 3 s, not after the bus's 25 s call timeout.
+            _ = try await connection.manager("Ping", timeout: .seconds(3))
             let manager = try await connection.berthProperties(Berth.root, Berth.manager)
             let plugins = try await PluginsCommand.fetch(connection)
             let jobs = try await JobsCommand.fetch(connection)

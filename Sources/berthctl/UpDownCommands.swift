@@ -26,12 +26,16 @@ struct UpCommand: AsyncParsableCommand {
                 target = .address("unix:path=" + socket)
                 print("started a private D-Bus session bus at \(socket)")
             }
+            if target.isPrivateBus {
+                // busctl, gdbus and other clients find this bus only through the variable.
+                print("to reach it from other tools: export DBUS_SESSION_BUS_ADDRESS=unix:path=\(BusTarget.privateSocket)")
+            }
             let connection = try target.connect()
             if let pid = try await DaemonProbe.ping(connection, timeout: .seconds(2)) {
                 print("berthd is already running (pid \(pid)) on \(target.description)")
                 return
             }
-            let lockPath = lockFile(for: target)
+            let lockPath = target.lockFile
             if let holder = DaemonProbe.lockHolder(lockPath) {
                 guard force else {
                     throw CLIError(
@@ -57,11 +61,6 @@ struct UpCommand: AsyncParsableCommand {
     }
 
     private var logFile: String { BusTarget.runtimeDir + "/berthd.log" }
-
-    private func lockFile(for target: BusTarget) -> String {
-        if case .system = target { return "/run/berth/berthd.lock" }
-        return BusTarget.runtimeDir + "/berthd.lock"
-    }
 
     private func daemonPath() throws -> String {
         if let berthd {
@@ -110,6 +109,8 @@ struct UpCommand: AsyncParsableCommand {
 
 extension BusTarget {
     var isSystem: Bool { if case .system = self { true } else { false } }
+    /// The private bus `berthctl up` started (no session bus on this host).
+    var isPrivateBus: Bool { if case .address(let a) = self { a == "unix:path=" + BusTarget.privateSocket } else { false } }
 }
 
 struct DownCommand: AsyncParsableCommand {
@@ -132,6 +133,36 @@ struct DownCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(20))
             }
             print("berthd (pid \(pid)) stopped")
+            if target.isPrivateBus { try await stopPrivateBus() }
+        }
+    }
+
+    /// Stops the dbus-daemon `berthctl up` started (its pid is beside the socket), once berthd is gone.
+    private func stopPrivateBus() async throws {
+        let socket = BusTarget.privateSocket
+        guard let text = try? FileSystem.readText(socket + ".pid"),
+            let pid = pid_t(text.split(separator: "\n").first ?? ""), pid > 1, DaemonProbe.isAlive(pid)
+        else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while DaemonProbe.isAlive(pid) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if DaemonProbe.isAlive(pid) { kill(pid, SIGKILL) }
+        unlink(socket)
+        unlink(socket + ".pid")
+        print("stopped the private D-Bus session bus at \(socket) (pid \(pid))")
+    }
+}
+
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload", abstract: "Re-read the configuration and apply what changed (as SIGHUP does).")
+    @OptionGroup var bus: BusOptions
+
+    func run() async throws {
+        try await CLI.run(bus) {
+            let target = BusTarget.resolve(bus)
+            _ = try await target.connect().manager("Reload")
+            print("berthd reloaded its configuration on \(target.description)")
         }
     }
 }

@@ -232,10 +232,26 @@ final class NotifyListener: @unchecked Sendable {
             let up = try await env.run([TestEnvironment.buildDir + "/berthctl", "up"], environment: noBus, timeout: .seconds(40))
             #expect(up.status == 0, "\(up)")
             #expect(up.stdout.contains("started a private D-Bus session bus at \(socket)"), "\(up)")
+            // Other tools find it through the line up prints.
+            #expect(up.stdout.contains("export DBUS_SESSION_BUS_ADDRESS=unix:path=\(socket)\n"), "\(up)")
+            let busctl = try await env.run(
+                ["busctl", "--user", "call", "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Ping"],
+                environment: noBus.merging(["DBUS_SESSION_BUS_ADDRESS": "unix:path=" + socket]) { $1 })
+            #expect(busctl.status == 0, "\(busctl)")
+            let busPID = Int32(((try? FileSystem.readText(socket + ".pid")) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            #expect(busPID > 0 && kill(busPID, 0) == 0)
             let status = try await env.run([TestEnvironment.buildDir + "/berthctl", "status"], environment: noBus)
             #expect(status.status == 0 && status.stdout.contains("running on the bus at unix:path=\(socket)"), "\(status)")
             let down = try await env.run([TestEnvironment.buildDir + "/berthctl", "down"], environment: noBus, timeout: .seconds(70))
             #expect(down.status == 0, "\(down)")
+            // The bus that up started goes with the daemon.
+            #expect(down.stdout.contains("stopped the private D-Bus session bus at \(socket)"), "\(down)")
+            try await waitUntil("the private dbus-daemon exits") {
+                // Gone, or a zombie of this test process (a subreaper in the BerthKit tests).
+                let stat = (try? FileSystem.readText("/proc/\(busPID)/stat")) ?? ""
+                return stat.isEmpty || stat.contains(") Z ")
+            }
+            #expect(!FileSystem.exists(socket))
         }
     }
 }
