@@ -248,7 +248,7 @@ final class NotifyListener: @unchecked Sendable {
             #expect(down.stdout.contains("stopped the private D-Bus session bus at \(socket)"), "\(down)")
             try await waitUntil("the private dbus-daemon exits") {
                 // Gone, or a zombie of this test process (a subreaper in the BerthKit tests).
-                let stat = (try? FileSystem.readText("/proc/\(busPID)/stat")) ?? ""
+                let stat = (try? FileSystem.readKernelText("/proc/\(busPID)/stat")) ?? ""
                 return stat.isEmpty || stat.contains(") Z ")
             }
             #expect(!FileSystem.exists(socket))
