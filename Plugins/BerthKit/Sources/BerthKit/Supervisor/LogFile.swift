@@ -75,29 +75,8 @@ final class LogFile: Sendable {
         }
     }
 
-    /// The last `lines` lines of the current file (without line ends).
-    func tail(lines: Int) -> [String] {
-        guard lines > 0 else { return [] }
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var end = Self.size(of: fd)
-        var bytes: [UInt8] = []
-        let chunk = 64 << 10
-        // Read backwards until the buffer holds more line ends than asked for (one may end the last line).
-        while end > 0 && bytes.count(where: { $0 == 10 }) <= lines {
-            let length = min(chunk, end)
-            var block = [UInt8](repeating: 0, count: length)
-            let got = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(end - length)) }
-            if got != length { break }
-            bytes = block + bytes
-            end -= length
-        }
-        var text = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        if text.last == "" { text.removeLast() }
-        if end > 0 && text.count > lines { text.removeFirst() }  // a partial first line
-        return text.suffix(lines).map(String.init)
-    }
+    /// The last `lines` lines of the current file (without line ends); see `LogTail`.
+    func tail(lines: Int) -> [String] { LogTail.read(path: path, lines: lines) }
 
     private func rotate(_ state: inout State) {
         close(state.fd)
