@@ -94,9 +94,8 @@ final class PickupService: Sendable {
 
     func add(_ directory: PickupDirectory) async {
         await engine.setDirectory(directory)
-        // Listing a folder tree and adding its watches blocks: not on the cooperative pool.
-        let watcher = self.watcher
-        _ = try? await OSThread.run(name: "berth-pickup-add") { watcher.add(directory) }
+        // The tree is walked and watched on the watcher's worker: not on the pool, not on the epoll thread.
+        await watcher.add(directory)
         publishDirectories()
     }
 
@@ -124,8 +123,7 @@ final class PickupService: Sendable {
     }
 
     func remove(_ name: String) async {
-        let watcher = self.watcher
-        _ = try? await OSThread.run(name: "berth-pickup-remove") { watcher.remove(name) }
+        await watcher.remove(name)
         await engine.removeDirectory(name)
         publishDirectories()
     }
