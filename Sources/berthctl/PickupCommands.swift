@@ -95,8 +95,11 @@ struct PickupDeployCommand: AsyncParsableCommand {
             let connection = try BusTarget.resolve(bus).connect()
             // Subscribe first, so the outcome cannot pass before we listen.
             let signals = try await connection.signals(path: PickupCommand.path, interface: PickupCommand.interface)
-            let reply = try await fd ? deployDescriptor(connection) : connection.pickup(
-                "DeployFile", [.string(FileSystem.absolute(file)), .string(target)], timeout: .seconds(timeout))
+            let reply =
+                fd
+                ? try await deployDescriptor(connection)
+                : try await connection.pickup(
+                    "DeployFile", [.string(FileSystem.absolute(file)), .string(target)], timeout: .seconds(timeout))
             let id = reply.first?.string ?? ""
             // DeployFile replies after the outcome was logged and signalled, and the bus delivers one sender's
             // messages in order: the signal came before the reply. The log is the answer if it was missed.

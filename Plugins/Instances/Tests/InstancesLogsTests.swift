@@ -19,6 +19,7 @@ import Testing
                     "org.berth.Berth1", InstancesTest.instancePath(id), "org.berth.Berth1.Instance", "Logs",
                     [.uint32(100_000)], timeout: .seconds(60))
             }
+            print("Logs(100000) of a 32 MB line, Ping meanwhile: \(report)")
             #expect(report.load < .seconds(1), "\(report)")
             #expect(report.slowestPing < .seconds(1), "\(report)")
             let lines = reply.first?.items?.compactMap(\.string) ?? []

@@ -56,10 +56,13 @@ enum DescriptorArtifact {
     static func read(_ fd: Int32, name: String, limit: Int, deadline: Duration = deadline) throws -> [UInt8] {
         let what = "pickup DeployFd of \"\(name)\""
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw SystemError("\(what): cannot stat the descriptor \(fd)", errno: errno) }
+        guard fstat(fd, &info) == 0 else {
+            throw SystemError("\(what): cannot stat the descriptor \(fd)", errno: errno)
+        }
         let kind = info.st_mode & S_IFMT
         guard kind == S_IFREG || kind == S_IFIFO else {
-            throw BerthError.invalidArgument("\(what): the descriptor is \(kindName(kind)), not a regular file or a pipe")
+            throw BerthError.invalidArgument(
+                "\(what): the descriptor is \(kindName(kind)), not a regular file or a pipe")
         }
         guard fcntl(fd, F_GETFL) & O_ACCMODE != O_WRONLY else {
             throw BerthError.invalidArgument("\(what): the descriptor is open for writing only")
@@ -97,7 +100,8 @@ enum DescriptorArtifact {
                     .timeout,
                     "\(what): the pipe was not closed within \(allowed) (\(read) bytes read); close its write end")
             }
-            let ms = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let ms = Int32(
+                clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let r = poll(&poller, 1, ms)
             if r > 0 { return }  // data, end of file (POLLHUP) or an error the read reports
@@ -106,7 +110,8 @@ enum DescriptorArtifact {
     }
 
     private static func tooLarge(_ what: String, _ size: String, _ limit: Int) -> BerthError {
-        .invalidArgument("\(what): the artifact holds \(size), over the limit of \(limit) bytes (pickup: max_artifact_bytes)")
+        .invalidArgument(
+            "\(what): the artifact holds \(size), over the limit of \(limit) bytes (pickup: max_artifact_bytes)")
     }
 
     private static func kindName(_ kind: mode_t) -> String {

@@ -92,7 +92,8 @@ import Testing
             let watcher = try FolderWatcher(
                 settle: .milliseconds(5), gitQuiet: gitQuiet,
                 onBatch: { batch in batches.list.withLock { $0.append(batch) } }, onOverflow: {})
-            await watcher.add(PickupDirectory(name: "repo", path: clone, target: "files", recursive: true, origin: .config))
+            await watcher.add(
+                PickupDirectory(name: "repo", path: clone, target: "files", recursive: true, origin: .config))
             try watcher.start()
             return (watcher, batches)
         }

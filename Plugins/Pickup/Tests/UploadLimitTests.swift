@@ -130,9 +130,10 @@ import Testing
 
     /// berthd's descriptors that point at `path` (from /proc).
     func openDescriptors(of path: String, _ pickup: PickupHarness) async throws -> [String] {
-        let pid = try await pickup.client.getProperty(
-            "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "DaemonPID"
-        ).uint32 ?? 0
+        let pid =
+            try await pickup.client.getProperty(
+                "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "DaemonPID"
+            ).uint32 ?? 0
         let dir = "/proc/\(pid)/fd"
         return try FileManager.default.contentsOfDirectory(atPath: dir).filter {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0)) == path

@@ -70,7 +70,8 @@ import Testing
         #expect(watched == 501, "\(watched) folders of the tree watched")
         // Loose (a regression check, not a benchmark): before, a timer was late by about the whole walk.
         #expect(
-            late < max(walk / 3, .milliseconds(30)), "an epoll timer was \(late) late during a walk of \(walk) (\(timers) timers)")
+            late < max(walk / 3, .milliseconds(30)),
+            "an epoll timer was \(late) late during a walk of \(walk) (\(timers) timers)")
         try await waitUntil("the busy folder's changes arrive as a batch") { batches.withLock { $0 } > 0 }
         print("walk of 50,000 files: \(walk); the latest of \(timers) epoll timers: \(late)")
     }

@@ -21,6 +21,7 @@ import Testing
                     timeout: .seconds(60))
             }
             let lines = reply.first?.items?.compactMap(\.string) ?? []
+            print("Logs(100000) of a 32 MB line, Ping meanwhile: \(report)")
             #expect(report.load < .seconds(1), "\(report)")
             #expect(report.slowestPing < .seconds(1), "\(report)")
             #expect(lines.count == 1)
