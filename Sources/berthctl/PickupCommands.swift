@@ -1,5 +1,6 @@
 import ArgumentParser
 import BerthKit
+import Glibc
 
 /// berthctl pickup: the hot-deployment folders and their deployments.
 struct PickupCommand: AsyncParsableCommand {
@@ -82,14 +83,23 @@ struct PickupDeployCommand: AsyncParsableCommand {
     @Option(help: "services, config, files or instances/<app> (default: the folder's target, else files).")
     var target: String = ""
     @Option(help: "Seconds to wait for the result.") var timeout: Double = 600
+    @Flag(
+        help: """
+            Pass the file as an open descriptor (DeployFd) rather than its path: berthd need not be able to open it \
+            (system mode, another user's file). The target defaults to files.
+            """)
+    var fd = false
 
     func run() async throws {
         try await CLI.run(bus) {
             let connection = try BusTarget.resolve(bus).connect()
             // Subscribe first, so the outcome cannot pass before we listen.
             let signals = try await connection.signals(path: PickupCommand.path, interface: PickupCommand.interface)
-            let reply = try await connection.pickup(
-                "DeployFile", [.string(FileSystem.absolute(file)), .string(target)], timeout: .seconds(timeout))
+            let reply =
+                fd
+                ? try await deployDescriptor(connection)
+                : try await connection.pickup(
+                    "DeployFile", [.string(FileSystem.absolute(file)), .string(target)], timeout: .seconds(timeout))
             let id = reply.first?.string ?? ""
             // DeployFile replies after the outcome was logged and signalled, and the bus delivers one sender's
             // messages in order: the signal came before the reply. The log is the answer if it was missed.
@@ -107,6 +117,17 @@ struct PickupDeployCommand: AsyncParsableCommand {
             }
             throw CLIError("deployment \(f.id) of \(f.name) to \(f.target) failed: \(f.detail)")
         }
+    }
+
+    /// DeployFd with the file opened here (the bus passes a duplicate; ours is closed after the call).
+    func deployDescriptor(_ connection: BusConnection) async throws -> [DBusValue] {
+        let descriptor = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard descriptor >= 0 else { throw CLIError("cannot open \(file): \(systemErrorText(errno))") }
+        defer { close(descriptor) }
+        return try await connection.pickup(
+            "DeployFd",
+            [.unixFD(descriptor), .string(FileSystem.baseName(file)), .string(target.isEmpty ? "files" : target)],
+            timeout: .seconds(timeout))
     }
 
     struct Outcome: Sendable {

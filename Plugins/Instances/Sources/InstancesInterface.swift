@@ -59,8 +59,11 @@ struct InstancesInterface: Sendable {
                 .async("Start", out: Self.jobOut) { _ in try await start(id) },
                 .async("Stop", out: Self.jobOut) { _ in try await stop(id) },
                 .async("Destroy", out: Self.jobOut) { _ in try await destroy(id) },
-                .sync("Logs", in: [BusArg("lines", "u")], out: [BusArg("lines", "as")]) { call in
-                    [.strings(instance.process.tail(lines: Int(min(call.uint32(0), 100_000))))]
+                .async("Logs", in: [BusArg("lines", "u")], out: [BusArg("lines", "as")]) { call in
+                    // Reading the file is I/O: off the bus thread and off the cooperative pool.
+                    let count = Int(min(call.uint32(0), 100_000))
+                    let process = instance.process
+                    return [.strings(try await OSThread.run(name: "berth-inst-logs") { process.tail(lines: count) })]
                 },
             ],
             properties: [

@@ -6,7 +6,8 @@ import BerthKit
 ///       keep_versions: 5          # copies kept per artifact for Rollback
 ///       settle: 5ms               # quiet time before a burst of changes is deployed
 ///       markers: false            # NAME.deployed / NAME.failed beside sources in the built-in folders
-///       max_artifact_bytes: 256M  # the largest file deployed (from a folder, DeployFile or an upload)
+///       max_upload_bytes: 16M     # the largest Deploy (bytes through the bus); larger: DeployFd
+///       max_artifact_bytes: 256M  # the largest artifact (from a folder, DeployFile, Rollback or DeployFd)
 ///       dirs:
 ///         NAME: {path: /abs/path, target: services, patterns: ["*.yaml"], recursive: false,
 ///                undeploy_on_delete: false, markers: false}
@@ -14,12 +15,11 @@ struct PickupConfig: Sendable, Equatable {
     var keepVersions = 5
     var settle: Duration = .milliseconds(5)
     var markers = false
+    var maxUploadBytes = PickupConfig.defaultMaxUploadBytes
     /// The largest artifact pickup reads or accepts: a bigger file is a failed deployment naming its size and
     /// this limit, never a read of it into memory.
-    var maxArtifactBytes = Self.defaultMaxArtifactBytes
+    var maxArtifactBytes = PickupConfig.defaultMaxArtifactBytes
     var dirs: [PickupDirectory] = []
-
-    static let defaultMaxArtifactBytes = 256 << 20
 
     static func parse(_ node: ConfigNode?, path: String = "pickup") throws -> PickupConfig {
         var config = PickupConfig()
@@ -31,12 +31,8 @@ struct PickupConfig: Sendable, Equatable {
             config.settle = settle
         }
         config.markers = try reader.bool("markers") ?? false
-        if let bytes = try reader.byteSize("max_artifact_bytes") {
-            guard bytes >= 1, bytes <= UInt64(Int.max) else {
-                throw reader.error("max_artifact_bytes", "must be at least 1 byte and at most \(Int.max), got \(bytes)")
-            }
-            config.maxArtifactBytes = Int(bytes)
-        }
+        config.maxUploadBytes = try size(reader, "max_upload_bytes") ?? config.maxUploadBytes
+        config.maxArtifactBytes = try size(reader, "max_artifact_bytes") ?? config.maxArtifactBytes
         if let dirs = try reader.reader("dirs") {
             for entry in dirs.entries() {
                 let dir = try ConfigReader(entry.value, path: dirs.keyPath(entry.key))
@@ -68,6 +64,16 @@ struct PickupConfig: Sendable, Equatable {
         return config
     }
 
+    static let defaultMaxUploadBytes = 16 << 20
+    static let defaultMaxArtifactBytes = 256 << 20
+
+    /// A size limit: at least 1 byte, at most 1 TiB.
+    private static func size(_ reader: ConfigReader, _ key: String) throws -> Int? {
+        guard let bytes = try reader.byteSize(key) else { return nil }
+        guard bytes >= 1, bytes <= 1 << 40 else { throw reader.error(key, "must be 1 byte to 1T, got \(bytes) bytes") }
+        return Int(bytes)
+    }
+
     /// Folders as a `pickup:` section (ExportConfig): what `parse` reads back into equal folders.
     static func node(dirs: [PickupDirectory]) -> ConfigNode {
         .map([
@@ -90,5 +96,5 @@ struct PickupConfig: Sendable, Equatable {
     }
 
     /// Keys of the section that only the config file sets (an import refuses them).
-    static let fileOnlyKeys = ["keep_versions", "settle", "markers", "max_artifact_bytes"]
+    static let fileOnlyKeys = ["keep_versions", "settle", "markers", "max_upload_bytes", "max_artifact_bytes"]
 }

@@ -23,8 +23,12 @@ actor PickupEngine {
     let stateDirectory: String
     var keepVersions: Int
     var builtinMarkers: Bool
-    /// The largest artifact read from a folder or by DeployFile (`pickup: max_artifact_bytes`).
-    var maxArtifactBytes: Int
+    /// The size limits of uploads and descriptors (`max_upload_bytes`, `max_artifact_bytes`): read on the bus
+    /// thread (Deploy refuses an oversized upload before it reaches the engine) and here.
+    nonisolated let limits: Mutex<UploadLimits>
+    /// The largest artifact read from a folder, by DeployFile, by Rollback or from a descriptor
+    /// (`pickup: max_artifact_bytes`).
+    var maxArtifactBytes: Int { limits.withLock { $0.artifact } }
     var directories: [String: PickupDirectory] = [:]
     /// Set from the bus thread (`Paused`); read when a batch arrives.
     nonisolated let pausedFlag = Mutex(false)
@@ -32,26 +36,23 @@ actor PickupEngine {
     var announce: DeploymentAnnouncer = { _ in }
     let logger = Logger(label: "berth.pickup")
 
-    init(
-        stateDirectory: String, targets: DeployTargets, keepVersions: Int, builtinMarkers: Bool,
-        maxArtifactBytes: Int = PickupConfig.defaultMaxArtifactBytes
-    ) throws {
+    init(stateDirectory: String, targets: DeployTargets, config: PickupConfig) throws {
         self.stateDirectory = stateDirectory
         try FileSystem.makeDirectories(stateDirectory)
         log = try DeploymentLog(path: stateDirectory + "/pickup.sqlite")
         store = try ArtifactStore(root: stateDirectory + "/store")
         self.targets = targets
-        self.keepVersions = keepVersions
-        self.builtinMarkers = builtinMarkers
-        self.maxArtifactBytes = maxArtifactBytes
+        keepVersions = config.keepVersions
+        builtinMarkers = config.markers
+        limits = Mutex(UploadLimits(config))
     }
 
     func setAnnouncer(_ announcer: @escaping DeploymentAnnouncer) { announce = announcer }
 
-    func configure(keepVersions: Int, builtinMarkers: Bool, maxArtifactBytes: Int) {
-        self.keepVersions = keepVersions
-        self.builtinMarkers = builtinMarkers
-        self.maxArtifactBytes = maxArtifactBytes
+    func configure(_ config: PickupConfig) {
+        keepVersions = config.keepVersions
+        builtinMarkers = config.markers
+        limits.withLock { $0 = UploadLimits(config) }
     }
 
     func setDirectory(_ directory: PickupDirectory) { directories[directory.name] = directory }
@@ -205,13 +206,6 @@ actor PickupEngine {
             record.error = Self.describe(error)
         }
         return finish(record)
-    }
-
-    /// Deploys an upload (`Deploy`).
-    func upload(name: String, bytes: [UInt8], target: String) async -> DeploymentRecord {
-        await exclusive(name: name, target: target) {
-            await deploy(name: name, bytes: bytes, target: target, source: "upload")
-        }
     }
 
     /// Deploys the file at `path` on request (`DeployFile`), read here, off the cooperative pool.

@@ -1,4 +1,5 @@
 import BerthKit
+import Glibc
 
 /// `org.berth.Berth1.Pickup` at `/org/berth/Berth1/pickup` (DESIGN.md section 2). Each method checks its
 /// arguments here and calls `PickupService` / `PickupEngine`, which hold the logic.
@@ -43,7 +44,31 @@ enum PickupInterface {
                     try NameRules.checkPlainName(filename)
                     let target = call.string(2)
                     try NameRules.checkTarget(target)
-                    let record = await engine.upload(name: filename, bytes: call.bytes(1), target: target)
+                    let bytes = call.bytes(1)
+                    try engine.checkUpload(name: filename, size: bytes.count)
+                    let record = await engine.upload(name: filename, bytes: bytes, target: target)
+                    return [.string(String(record.id))]
+                },
+                .async(
+                    "DeployFd", in: [BusArg("fd", "h"), BusArg("name", "s"), BusArg("target", "s")],
+                    out: [BusArg("deployment_id", "s")]
+                ) {
+                    call in
+                    // The descriptor is ours (a duplicate the bus made for this call): closed exactly once, here
+                    // when an argument is refused, else by the engine once it has read it.
+                    guard case .unixFD(let fd) = call.arguments[0] else {
+                        throw BerthError.invalidArgument("pickup DeployFd: the first argument must be a descriptor")
+                    }
+                    let name = call.string(1)
+                    let target = call.string(2)
+                    do {
+                        try NameRules.checkPlainName(name)
+                        try NameRules.checkTarget(target)
+                    } catch {
+                        close(fd)
+                        throw error
+                    }
+                    let record = try await engine.deployDescriptor(fd, name: name, target: target)
                     return [.string(String(record.id))]
                 },
                 .async(

@@ -25,9 +25,7 @@ final class PickupService: Sendable {
         logger: Logger = Logger(label: "berth.pickup")
     ) throws {
         self.stateDirectory = stateDirectory
-        let engine = try PickupEngine(
-            stateDirectory: stateDirectory, targets: targets, keepVersions: config.keepVersions,
-            builtinMarkers: config.markers, maxArtifactBytes: config.maxArtifactBytes)
+        let engine = try PickupEngine(stateDirectory: stateDirectory, targets: targets, config: config)
         self.engine = engine
         let (stream, continuation) = AsyncStream.makeStream(of: PickupWork.self, bufferingPolicy: .unbounded)
         self.continuation = continuation
@@ -94,14 +92,10 @@ final class PickupService: Sendable {
         publishDirectories()
     }
 
-    /// Asks for a rescan of every folder (as after an inotify overflow).
-    func requestRescan() { continuation.yield(.rescanAll) }
-
     func add(_ directory: PickupDirectory) async {
         await engine.setDirectory(directory)
-        // Listing a folder tree and adding its watches blocks: not on the cooperative pool.
-        let watcher = self.watcher
-        _ = try? await OSThread.run(name: "berth-pickup-add") { watcher.add(directory) }
+        // The tree is walked and watched on the watcher's worker: not on the pool, not on the epoll thread.
+        await watcher.add(directory)
         publishDirectories()
     }
 
@@ -129,16 +123,14 @@ final class PickupService: Sendable {
     }
 
     func remove(_ name: String) async {
-        let watcher = self.watcher
-        _ = try? await OSThread.run(name: "berth-pickup-remove") { watcher.remove(name) }
+        await watcher.remove(name)
         await engine.removeDirectory(name)
         publishDirectories()
     }
 
     /// Applies a changed config section: folders from config that changed are replaced, gone ones removed.
     func reload(_ config: PickupConfig) async {
-        await engine.configure(
-            keepVersions: config.keepVersions, builtinMarkers: config.markers, maxArtifactBytes: config.maxArtifactBytes)
+        await engine.configure(config)
         let current = watcher.directories.filter { $0.origin == .config }
         for old in current where !config.dirs.contains(old) { await remove(old.name) }
         for new in config.dirs where !current.contains(new) {

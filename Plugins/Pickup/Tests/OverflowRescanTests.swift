@@ -50,12 +50,12 @@ import Testing
         try Files.write(files + "/b.txt", "two")
         try Files.write(files + "/.hidden", "ignored")
         try Files.write(files + "/b.txt~", "ignored")
-        service.watcher.handle([.queueOverflow])
+        await service.watcher.handle([.queueOverflow])
         try await waitUntil("b.txt deployed by the rescan") { recorder.names().contains("b.txt") }
         // A second overflow finds nothing new: still exactly one deployment each.
-        service.watcher.handle([.queueOverflow])
+        await service.watcher.handle([.queueOverflow])
         try Files.write(files + "/c.txt", "three")
-        service.watcher.handle([.queueOverflow])
+        await service.watcher.handle([.queueOverflow])
         try await waitUntil("c.txt deployed") { recorder.names().contains("c.txt") }
         #expect(recorder.names() == ["a.txt", "b.txt", "c.txt"])
         // Reading, hashing, storing and logging block: they ran on the engine's thread, never on the shared pool.
@@ -94,9 +94,4 @@ import Testing
         #expect(git.target(forRelative: ".git/objects/ab") == nil)
         #expect(git.target(forRelative: "src/a.txt") == "files")
     }
-}
-
-extension InotifyEvent {
-    /// What the kernel queues when events were dropped (`IN_Q_OVERFLOW`), handed to the watcher by tests.
-    static let queueOverflow = InotifyEvent(wd: -1, mask: InotifyEvent.overflow, cookie: 0, name: "")
 }

@@ -14,7 +14,7 @@ import Testing
         let batches = Mutex<[[PickupChange]]>([])
         let watcher = try FolderWatcher(
             settle: .milliseconds(150), onBatch: { batch in batches.withLock { $0.append(batch) } }, onOverflow: {})
-        watcher.add(PickupDirectory(name: "t", path: root, target: "files", recursive: true, origin: .config))
+        await watcher.add(PickupDirectory(name: "t", path: root, target: "files", recursive: true, origin: .config))
         try watcher.start()
         defer { watcher.stop() }
         try FileManager.default.createDirectory(atPath: root + "/sub/deeper", withIntermediateDirectories: true)
@@ -62,7 +62,7 @@ import Testing
         let watcher = try FolderWatcher(
             settle: PickupConfig().settle, onBatch: { batch in batches.withLock { $0.append(batch) } },
             onOverflow: {})
-        watcher.add(PickupDirectory(name: "repo", path: clone, target: "files", recursive: true, origin: .config))
+        await watcher.add(PickupDirectory(name: "repo", path: clone, target: "files", recursive: true, origin: .config))
         try watcher.start()
         defer { watcher.stop() }
         try await git(clone, ["checkout", "-q", "tree"])
@@ -87,17 +87,18 @@ import Testing
             let list = Mutex<[[PickupChange]]>([])
             var count: Int { list.withLock { $0.count } }
         }
-        func watch(gitQuiet: Duration) throws -> (FolderWatcher, Batches) {
+        func watch(gitQuiet: Duration) async throws -> (FolderWatcher, Batches) {
             let batches = Batches()
             let watcher = try FolderWatcher(
                 settle: .milliseconds(5), gitQuiet: gitQuiet,
                 onBatch: { batch in batches.list.withLock { $0.append(batch) } }, onOverflow: {})
-            watcher.add(PickupDirectory(name: "repo", path: clone, target: "files", recursive: true, origin: .config))
+            await watcher.add(
+                PickupDirectory(name: "repo", path: clone, target: "files", recursive: true, origin: .config))
             try watcher.start()
             return (watcher, batches)
         }
 
-        let (first, firstBatches) = try watch(gitQuiet: .milliseconds(300))
+        let (first, firstBatches) = try await watch(gitQuiet: .milliseconds(300))
         let written = ContinuousClock.now
         try Files.write(clone + "/one.txt", "1")
         try await waitUntil("one.txt deployed despite the stale lock") { firstBatches.count == 1 }
@@ -106,7 +107,7 @@ import Testing
         first.stop()
 
         // With a gitQuiet far beyond the test's patience, only the lock going away can release the batch.
-        let (second, secondBatches) = try watch(gitQuiet: .seconds(600))
+        let (second, secondBatches) = try await watch(gitQuiet: .seconds(600))
         defer { second.stop() }
         try Files.write(clone + "/two.txt", "2")
         try await Task.sleep(for: .milliseconds(200))

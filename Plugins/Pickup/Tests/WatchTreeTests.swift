@@ -61,7 +61,7 @@ import Testing
         try Files.write(site.path + "/sub/a.txt", "a")
         let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
         try await waitUntil("a.txt deployed by the start rescan") { !Self.deployed(recorder, "a.txt").isEmpty }
-        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:sub"])
+        #expect(await service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:sub"])
         try Files.write(site.path + "/sub/a.txt", "a2")
         try await Self.barrier(recorder, in: site.path, "1")
         #expect(Self.deployed(recorder, "a.txt").map(\.source) == [site.path + "/sub/a.txt", site.path + "/sub/a.txt"])
@@ -93,7 +93,7 @@ import Testing
         let outcomes = recorder.records.withLock { $0.filter { $0.name == "index.html" } }
         #expect(outcomes.map(\.status) == [.deployed, .deployed], "\(outcomes)")
         #expect(try await Self.current(service, "index.html")?.sha256 == SHA256.hex(Array("v2".utf8)))
-        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:app"])
+        #expect(await service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:app"])
         await service.stop()
     }
 
@@ -107,10 +107,10 @@ import Testing
         try FileSystem.makeDirectories(site.path + "/new/deeper")
         try Files.write(site.path + "/new/deeper/a.txt", "a")
         _ = service.watcher.inotify.readEvents()  // lost, as in an overflow
-        service.watcher.handle([.queueOverflow])
+        await service.watcher.handle([.queueOverflow])
         try service.watcher.start()
         try await waitUntil("a.txt deployed by the rescan") { Self.deployed(recorder, "a.txt").count == 1 }
-        #expect(service.watcher.watchedFolders.contains("site:new/deeper"))
+        #expect(await service.watcher.watchedFolders.contains("site:new/deeper"))
         try Files.write(site.path + "/new/deeper/b.txt", "b")
         try await waitUntil("b.txt deployed", timeout: .seconds(3)) { Self.deployed(recorder, "b.txt").count == 1 }
         await service.stop()
@@ -179,7 +179,7 @@ import Testing
         await service.stop()
 
         (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
-        service.watcher.handle([.queueOverflow])
+        await service.watcher.handle([.queueOverflow])
         try await Self.barrier(recorder, in: site.path, "1")
         #expect(Self.deployed(recorder, "index.html").isEmpty, "\(recorder.records.withLock { $0 })")
         #expect(try await Self.current(service, "index.html")?.source == site.path + "/b/index.html")
@@ -295,7 +295,7 @@ import Testing
         try Files.write(root + "/site.bak/a/index.html", "v3, moved away")
         try await Self.barrier(recorder, in: site.path, "1")
         #expect(Self.deployed(recorder, "index.html").count == 2)
-        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:a"])
+        #expect(await service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:a"])
         await service.stop()
     }
 
@@ -307,13 +307,13 @@ import Testing
         let site = try Self.site(root)
         try FileSystem.makeDirectories(site.path + "/app")
         let (service, recorder) = try await OverflowRescanTests.makeService(root, dirs: [site])
-        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:app"])
+        #expect(await service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:", "site:app"])
         service.watcher.stop()
         #expect(rename(site.path + "/app", root + "/app.old") == 0)
         _ = service.watcher.inotify.readEvents()  // lost, as in an overflow
-        service.watcher.handle([.queueOverflow])
+        await service.watcher.handle([.queueOverflow])
         try service.watcher.start()
-        #expect(service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:"])
+        #expect(await service.watcher.watchedFolders.filter { $0.hasPrefix("site:") } == ["site:"])
         try Files.write(root + "/app.old/index.html", "not in a pickup folder")
         try await Self.barrier(recorder, in: site.path, "1")
         #expect(Self.deployed(recorder, "index.html").isEmpty)
@@ -330,9 +330,9 @@ import Testing
         #expect(service.watcher.claim(site))
         #expect(!service.watcher.claim(site))
         #expect(!service.watcher.directories.contains { $0.name == "site" })
-        service.watcher.add(site)
+        await service.watcher.add(site)
         #expect(service.watcher.directories.contains { $0.name == "site" })
-        service.watcher.remove("site")
+        await service.watcher.remove("site")
         #expect(service.watcher.claim(site))
         await service.stop()
     }

@@ -73,13 +73,15 @@ enum ServicesInterface {
                     try unit(registry, name).unlock(sender: call.sender)
                     return []
                 },
-                .sync("Logs", in: [BusArg("lines", "u")], out: [BusArg("lines", "as")]) { [weak registry] call in
+                .async("Logs", in: [BusArg("lines", "u")], out: [BusArg("lines", "as")]) { [weak registry] call in
                     let count = call.uint32(0)
                     guard count >= 1, count <= 100_000 else {
                         throw BerthError.invalidArgument(
                             "service \"\(name)\" cannot show \(count) log lines: give 1 to 100000")
                     }
-                    let lines = try unit(registry, name).process.tail(lines: Int(count))
+                    // Reading the file is I/O: off the bus thread and off the cooperative pool.
+                    let process = try unit(registry, name).process
+                    let lines = try await OSThread.run(name: "berth-svc-logs") { process.tail(lines: Int(count)) }
                     return [.array(element: "s", lines.map(DBusValue.string))]
                 },
             ],

@@ -82,7 +82,11 @@ enum MessageCodec {
         case UInt8(ascii: "x"): return .int64(try read(Int64(0)))
         case UInt8(ascii: "t"): return .uint64(try read(UInt64(0)))
         case UInt8(ascii: "d"): return .double(try read(Double(0)))
-        case UInt8(ascii: "h"): return .unixFD(try read(Int32(-1)))
+        case UInt8(ascii: "h"):
+            // The message owns (and closes) its descriptor: the receiver gets a duplicate of its own to close.
+            let fd = fcntl(try read(Int32(-1)), F_DUPFD_CLOEXEC, 3)
+            guard fd >= 0 else { throw SystemError("cannot duplicate a received file descriptor", errno: errno) }
+            return .unixFD(fd)
         case UInt8(ascii: "s"), UInt8(ascii: "o"), UInt8(ascii: "g"):
             let ptr = try read(UnsafePointer<CChar>?.none)
             let text = ptr.map { String(cString: $0) } ?? ""
