@@ -1,0 +1,99 @@
+import BerthKit
+import BerthTestSupport
+import Foundation
+import Testing
+
+/// Finished jobs do not pile up in berthd's memory, and cancelling a Start job stops the service it was starting.
+@Suite struct JobLeakAndCancelTests {
+    static func rssKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    @Test(.timeLimit(.minutes(3))) func finishedJobsDoNotGrowTheDaemon() async throws {
+        try await TestEnvironment.with { env in
+            try env.installPlugins(["libTestFixtureGood.so"])
+            try env.writeConfig("job_retention: 100ms\n")
+            let daemon = try await env.startDaemon()
+            let client = try env.connect()
+            defer { client.close() }
+            func jobs(_ count: Int) async throws {
+                for _ in 0..<count {
+                    _ = try await client.call(
+                        "org.berth.Berth1", "/org/berth/Berth1/fixture", "org.berth.Berth1.Fixture", "Sleep",
+                        [.double(0)])
+                }
+                // Past the retention: every job has ended and left the bus.
+                try await waitUntil("every job has ended", timeout: .seconds(20)) {
+                    let jobs = try await client.getProperty(
+                        "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Jobs")
+                    if case .array(_, let paths) = jobs { return paths.isEmpty }
+                    return false
+                }
+                try await Task.sleep(for: .milliseconds(600))
+            }
+            try await jobs(1000)
+            let warm = Self.rssKiB(daemon.pid)
+            try await jobs(3000)
+            let after = Self.rssKiB(daemon.pid)
+            // Before the fix every finished job stayed (about 4.4 KiB each: 13 MB for 3000).
+            #expect(warm > 0 && after - warm < 2048, "RSS \(warm) KiB after warm-up, \(after) KiB after 3000 more jobs")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2))) func cancellingAStartJobStopsTheService() async throws {
+        try await TestEnvironment.with { env in
+            try env.installPlugins(["libServicesPlugin.so"])
+            let daemon = try await env.startDaemon()
+            _ = daemon
+            let client = try env.connect()
+            defer { client.close() }
+            let root = "/org/berth/Berth1/services"
+            // Never ready: nothing listens on the port (bound here and not listened on, so nobody else takes it).
+            let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(blocker) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                    _ = bind(blocker, pointer, length)
+                    return getsockname(blocker, pointer, &length)
+                }
+            }
+            let port = UInt16(bigEndian: address.sin_port)
+            _ = try await client.call(
+                "org.berth.Berth1", root, "org.berth.Berth1.Services", "Define",
+                [.string("slow"), .string("{ exec: [sleep, \"300\"], ready: \"tcp:\(port)\", start_timeout: 120s }")])
+            let removed = try await client.signals(
+                path: "/org/berth/Berth1", interface: "org.berth.Berth1.Manager", member: "JobRemoved")
+            let reply = try await client.call("org.berth.Berth1", root, "org.berth.Berth1.Services", "Start", [.string("slow")])
+            let path = BusPath.encode(root, "slow")
+            func property(_ name: String) async throws -> DBusValue {
+                try await client.getProperty("org.berth.Berth1", path, "org.berth.Berth1.Service", name)
+            }
+            try await waitUntil("the service is activating with a pid") {
+                let state = try await property("State")
+                let pid = try await property("MainPID").uint32 ?? 0
+                return state == .string("activating") && pid > 0
+            }
+            let pid = Int32(try await property("MainPID").uint32 ?? 0)
+            _ = try await client.call("org.berth.Berth1", reply[1].string!, "org.berth.Berth1.Job", "Cancel")
+            var result = ""
+            for await signal in removed where signal.arguments.first == reply[0] {
+                result = signal.arguments[3].string ?? ""
+                break
+            }
+            #expect(result == "canceled")
+            // When the job has ended the work has stopped: the service is down and its process gone.
+            let state = try await property("State").string ?? ""
+            #expect(state == "inactive", "service state \(state) after its Start job was canceled")
+            #expect(kill(pid, 0) != 0 && errno == ESRCH, "pid \(pid) still runs after its Start job was canceled")
+            // It does not come up later either.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await property("State") == .string("inactive"))
+        }
+    }
+}
