@@ -24,8 +24,10 @@ import Testing
             let client = try env.connect()
             defer { client.close() }
             // Both plugins did work on their threads (recovery, the start-up scan).
-            let before = Self.threadNames(daemon.pid)
-            #expect(before.contains("berth-pickup") && before.contains("berth-instances"), "\(before)")
+            try await waitUntil("both plugins' threads run", timeout: .seconds(20)) {
+                let names = Self.threadNames(daemon.pid)
+                return names.contains("berth-pickup") && names.contains("berth-instances")
+            }
             try env.writeConfig("disabled_plugins: [pickup, instances]\n" + config)
             _ = try await client.call("org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Reload")
             try await waitUntil("the plugins' threads exit", timeout: .seconds(10)) {
