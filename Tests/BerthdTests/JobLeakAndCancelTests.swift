@@ -42,6 +42,40 @@ import Testing
         }
     }
 
+    @Test(.timeLimit(.minutes(3))) func defineStartStopRemoveCyclesDoNotGrowTheDaemon() async throws {
+        try await TestEnvironment.with { env in
+            try env.installPlugins(["libServicesPlugin.so"])
+            try env.writeConfig("job_retention: 100ms\n")
+            let daemon = try await env.startDaemon()
+            let client = try env.connect()
+            defer { client.close() }
+            let root = "/org/berth/Berth1/services"
+            let removed = try await client.signals(
+                path: "/org/berth/Berth1", interface: "org.berth.Berth1.Manager", member: "JobRemoved")
+            var iterator = removed.makeAsyncIterator()
+            func call(_ member: String, _ arguments: [DBusValue]) async throws -> [DBusValue] {
+                try await client.call("org.berth.Berth1", root, "org.berth.Berth1.Services", member, arguments)
+            }
+            func cycles(_ count: Int) async throws {
+                for _ in 0..<count {
+                    _ = try await call("Define", [.string("cycle"), .string("{ exec: [sleep, \"300\"] }")])
+                    for member in ["Start", "Stop"] {
+                        let job = try await call(member, [.string("cycle")])
+                        while let signal = await iterator.next(), signal.arguments.first != job.first {}
+                    }
+                    _ = try await call("Remove", [.string("cycle")])
+                }
+                try await Task.sleep(for: .milliseconds(800))  // past the retention
+            }
+            try await cycles(200)
+            let warm = Self.rssKiB(daemon.pid)
+            try await cycles(600)
+            let after = Self.rssKiB(daemon.pid)
+            // Before the fix each cycle kept about 11 KiB (6.6 MB for 600).
+            #expect(warm > 0 && after - warm < 2048, "RSS \(warm) KiB after warm-up, \(after) KiB after 600 more cycles")
+        }
+    }
+
     @Test(.timeLimit(.minutes(2))) func cancellingAStartJobStopsTheService() async throws {
         try await TestEnvironment.with { env in
             try env.installPlugins(["libServicesPlugin.so"])
