@@ -72,7 +72,8 @@ import Testing
             try await cycles(600)
             let after = Self.rssKiB(daemon.pid)
             // Before the fix each cycle kept about 11 KiB (6.6 MB for 600).
-            #expect(warm > 0 && after - warm < 2048, "RSS \(warm) KiB after warm-up, \(after) KiB after 600 more cycles")
+            #expect(
+                warm > 0 && after - warm < 2048, "RSS \(warm) KiB after warm-up, \(after) KiB after 600 more cycles")
         }
     }
 
@@ -103,7 +104,8 @@ import Testing
                 [.string("slow"), .string("{ exec: [sleep, \"300\"], ready: \"tcp:\(port)\", start_timeout: 120s }")])
             let removed = try await client.signals(
                 path: "/org/berth/Berth1", interface: "org.berth.Berth1.Manager", member: "JobRemoved")
-            let reply = try await client.call("org.berth.Berth1", root, "org.berth.Berth1.Services", "Start", [.string("slow")])
+            let reply = try await client.call(
+                "org.berth.Berth1", root, "org.berth.Berth1.Services", "Start", [.string("slow")])
             let path = BusPath.encode(root, "slow")
             func property(_ name: String) async throws -> DBusValue {
                 try await client.getProperty("org.berth.Berth1", path, "org.berth.Berth1.Service", name)

@@ -28,8 +28,8 @@ public final class JobRegistry: Sendable {
     /// Creates a job and runs `body` in a task. The job ends `done` when body returns, `failed` with the error it
     /// throws, `timeout` with a `.timeout` error, and `canceled` when it was cancelled: then its task is cancelled
     /// and the job ends when body has returned or thrown, that is when the work has stopped (body must observe
-    /// cancellation: `Task.checkCancellation`, cancellable waits, `withTaskCancellationHandler`). Returns at once; reply with `job.reply`. A `Cancel` that
-    /// arrives before the task is attached cancels it as it is attached.
+    /// cancellation: `Task.checkCancellation`, cancellable waits, `withTaskCancellationHandler`). A `Cancel` that
+    /// arrives before the task is attached cancels it as it is attached. Returns at once; reply with `job.reply`.
     @discardableResult
     public func start(
         plugin: String, operation: String, _ body: @escaping @Sendable (Job) async throws -> Void
