@@ -132,4 +132,52 @@ import Testing
             #expect(try await property("State") == .string("inactive"))
         }
     }
+    @Test(.timeLimit(.minutes(2))) func cancellingADeployJobDestroysTheNewInstance() async throws {
+        try await TestEnvironment.with { env in
+            try env.installPlugins(["libInstancesPlugin.so"])
+            let base = 20000 + Int.random(in: 0..<120) * 100
+            try env.writeConfig("instances:\n  ports: \(base)-\(base + 99)\n  stop_timeout: 2s\n")
+            try await env.startDaemon()
+            let client = try env.connect()
+            defer { client.close() }
+            let root = "/org/berth/Berth1/instances"
+            // An app that runs but never answers its health check.
+            let source = env.root + "/app"
+            try FileSystem.makeDirectories(source, mode: 0o755)
+            try FileSystem.writeAtomically(source + "/server", text: "#!/bin/sh\nexec sleep 300\n", mode: 0o755)
+            let removed = try await client.signals(
+                path: "/org/berth/Berth1", interface: "org.berth.Berth1.Manager", member: "JobRemoved")
+            let reply = try await client.call(
+                "org.berth.Berth1", root, "org.berth.Berth1.Instances", "Deploy",
+                [
+                    .string("web"), .string(source),
+                    .vardict([("health", .string("http:/healthz")), ("timeout", .string("60s"))]),
+                ])
+            func instances() async throws -> [DBusValue] {
+                let list = try await client.call("org.berth.Berth1", root, "org.berth.Berth1.Instances", "List")
+                if case .array(_, let items) = list.first { return items }
+                return []
+            }
+            // Wait until the new instance runs (its pid is known), then cancel the deploy.
+            var pid: UInt32 = 0
+            try await waitUntil("the new instance runs", timeout: .seconds(20)) {
+                guard case .structure(let fields)? = try await instances().first, fields.count == 4,
+                    let path = fields[3].string
+                else { return false }
+                pid = try await client.getProperty("org.berth.Berth1", path, "org.berth.Berth1.Instance", "MainPID")
+                    .uint32 ?? 0
+                return pid > 0
+            }
+            _ = try await client.call("org.berth.Berth1", reply[1].string!, "org.berth.Berth1.Job", "Cancel")
+            var result = ""
+            for await signal in removed where signal.arguments.first == reply[0] {
+                result = signal.arguments[3].string ?? ""
+                break
+            }
+            #expect(result == "canceled")
+            // When the job has ended the work has stopped: the new instance is destroyed and its process gone.
+            #expect(try await instances().isEmpty)
+            #expect(kill(Int32(pid), 0) != 0 && errno == ESRCH, "pid \(pid) still runs after its deploy was canceled")
+        }
+    }
 }
