@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// Finished jobs do not pile up in berthd's memory, and cancelling a Start job stops the service it was starting.
-@Suite struct JobLeakAndCancelTests {
+@Suite(.serialized) struct JobLeakAndCancelTests {
     static func rssKiB(_ pid: Int32) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
@@ -33,12 +33,12 @@ import Testing
                 }
                 try await Task.sleep(for: .milliseconds(600))
             }
-            try await jobs(1000)
+            try await jobs(500)
             let warm = Self.rssKiB(daemon.pid)
-            try await jobs(3000)
+            try await jobs(2000)
             let after = Self.rssKiB(daemon.pid)
-            // Before the fix every finished job stayed (about 4.4 KiB each: 13 MB for 3000).
-            #expect(warm > 0 && after - warm < 2048, "RSS \(warm) KiB after warm-up, \(after) KiB after 3000 more jobs")
+            // Before the fix every finished job stayed (about 4.4 KiB each: 8.8 MB for 2000).
+            #expect(warm > 0 && after - warm < 1536, "RSS \(warm) KiB after warm-up, \(after) KiB after 2000 more jobs")
         }
     }
 
@@ -67,13 +67,13 @@ import Testing
                 }
                 try await Task.sleep(for: .milliseconds(800))  // past the retention
             }
-            try await cycles(200)
+            try await cycles(100)
             let warm = Self.rssKiB(daemon.pid)
-            try await cycles(600)
+            try await cycles(400)
             let after = Self.rssKiB(daemon.pid)
-            // Before the fix each cycle kept about 11 KiB (6.6 MB for 600).
+            // Before the fix each cycle kept about 11 KiB (4.4 MB for 400).
             #expect(
-                warm > 0 && after - warm < 2048, "RSS \(warm) KiB after warm-up, \(after) KiB after 600 more cycles")
+                warm > 0 && after - warm < 1536, "RSS \(warm) KiB after warm-up, \(after) KiB after 400 more cycles")
         }
     }
 
