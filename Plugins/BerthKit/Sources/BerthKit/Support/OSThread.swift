@@ -55,6 +55,7 @@ public final class WorkerPool: @unchecked Sendable {
     public static let shared = WorkerPool(name: "berth-worker", maximum: 8, idleTimeout: .seconds(5))
 
     private struct Item {
+        let id: UInt64
         let name: String
         let work: @Sendable () -> Void
     }
@@ -69,6 +70,7 @@ public final class WorkerPool: @unchecked Sendable {
     private var head = 0
     private var threads = 0
     private var idle = 0
+    private var nextID: UInt64 = 0
 
     public init(name: String, maximum: Int, idleTimeout: Duration) {
         self.name = String(decoding: name.utf8.prefix(15), as: UTF8.self)
@@ -109,16 +111,17 @@ public final class WorkerPool: @unchecked Sendable {
     /// Queues `work` for a worker. Throws only when no worker exists and none can be started (then `work` never
     /// runs); while any worker lives the work waits for it instead.
     public func submit(name: String, _ work: @escaping @Sendable () -> Void) throws {
-        let spawn = locked { () -> Bool in
-            queue.append(Item(name: String(decoding: name.utf8.prefix(15), as: UTF8.self), work: work))
+        let (id, spawn) = locked { () -> (UInt64, Bool) in
+            nextID += 1
+            queue.append(Item(id: nextID, name: String(decoding: name.utf8.prefix(15), as: UTF8.self), work: work))
             let pending = queue.count - head
             if pending <= idle {
                 pthread_cond_signal(condition)
-                return false
+                return (nextID, false)
             }
-            guard threads < maximum else { return false }
+            guard threads < maximum else { return (nextID, false) }
             threads += 1
-            return true
+            return (nextID, true)
         }
         guard spawn else { return }
         do {
@@ -126,9 +129,10 @@ public final class WorkerPool: @unchecked Sendable {
         } catch {
             let dropped = locked { () -> Bool in
                 threads -= 1
-                // Another worker will get to the work; with none, it cannot run: take it back.
-                guard threads == 0, head < queue.count else { return false }
-                queue.removeLast()
+                // Another worker will get to the work; with none, it cannot run: take it back (unless a worker
+                // took it meanwhile).
+                guard threads == 0, let index = queue[head...].firstIndex(where: { $0.id == id }) else { return false }
+                queue.remove(at: index)
                 return true
             }
             if dropped { throw error }
