@@ -12,7 +12,11 @@ struct ProgramOutput: Sendable {
     static func run(_ argv: [String]) async -> ProgramOutput? {
         guard let first = argv.first, let path = DetachedProcess.findExecutable(first) else { return nil }
         return await withCheckedContinuation { continuation in
-            OSThread.start(name: "berthctl-run") { continuation.resume(returning: runBlocking(path, argv)) }
+            do {
+                try OSThread.start(name: "berthctl-run") { continuation.resume(returning: runBlocking(path, argv)) }
+            } catch {
+                continuation.resume(returning: ProgramOutput(status: 127, text: BerthError.wrapping(error).message))
+            }
         }
     }
 

@@ -154,6 +154,11 @@ actor InstanceManager {
         let writing = Task { try await OSThread.run(name: "berth-inst-rec") { try store.write(written) } }
         do {
             try await instance.process.start()
+        } catch is CancellationError {
+            // A cancelled start stopped the instance: it is not meant to run (nor to come back at the next start).
+            _ = try? await writing.value
+            try? instance.update { $0.running = false }
+            throw CancellationError()
         } catch {
             if (try? await writing.value) != nil { instance.adopt(written) }
             throw error
@@ -209,6 +214,8 @@ actor InstanceManager {
             for instance in instances.values { group.addTask { await instance.process.stop() } }
         }
         for instance in instances.values { instance.object?.remove() }
+        // The manager's thread exits once this job is done: a stopped plugin keeps no thread.
+        executor.stop()
     }
 }
 

@@ -27,7 +27,7 @@ final class HTTPLoad: Sendable {
     func start(threads: Int = 1) {
         for n in 0..<threads {
             running.withLock { $0 += 1 }
-            OSThread.start(name: "http-load-\(n)") { [self] in
+            try! OSThread.start(name: "http-load-\(n)") { [self] in
                 while !stopFlag.withLock({ $0 }) {
                     let answer = InstancesTest.get(port: port)
                     let done = counts.withLock { c -> Bool in

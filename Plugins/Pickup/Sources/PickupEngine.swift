@@ -17,6 +17,8 @@ typealias DeploymentAnnouncer = @Sendable (DeploymentRecord) -> Void
 actor PickupEngine {
     private let executor = ThreadExecutor(name: "berth-pickup")
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    /// Lets the engine's thread exit once its queued work has run (the plugin stops).
+    nonisolated func stopExecutor() { executor.stop() }
     let log: DeploymentLog
     let store: ArtifactStore
     let targets: DeployTargets

@@ -74,6 +74,8 @@ final class PickupService: Sendable {
         consumer.withLock { $0 }?.cancel()
         await consumer.withLock { $0 }?.value
         object.withLock { $0 }?.remove()
+        // The engine's thread exits once its last job has run: a stopped plugin keeps no thread.
+        engine.stopExecutor()
     }
 
     func attach(_ busObject: BusObject) async {

@@ -53,7 +53,12 @@ final class Capture: Sendable {
     }
 
     func start() {
-        OSThread.start(name: "berth-capture") { self.run() }
+        do {
+            try OSThread.start(name: "berth-capture") { self.run() }
+        } catch {
+            // No thread: the writer still gets its last item and ends the session with the reason.
+            queue.push(.failed(.wrapping(error), frames: 0))
+        }
     }
 
     /// Asks the thread to end after the current read (at most about one period).

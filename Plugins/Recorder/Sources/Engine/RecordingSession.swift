@@ -27,16 +27,21 @@ final class RecordingSession: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<SessionResult, Never>) in
                 let capture = self.capture
-                OSThread.start(name: "berth-writer") { [self] in
-                    let writer = writerSetup { capture.stop() }
-                    while true {
-                        let item = queue.pop()
-                        if case .chunk(let chunk) = item { capture.consumed(bytes: chunk.bytes.count) }
-                        if !writer.handle(item) { break }
+                do {
+                    try OSThread.start(name: "berth-writer") { [self] in
+                        let writer = writerSetup { capture.stop() }
+                        while true {
+                            let item = queue.pop()
+                            if case .chunk(let chunk) = item { capture.consumed(bytes: chunk.bytes.count) }
+                            if !writer.handle(item) { break }
+                        }
+                        var result = writer.result
+                        result.cpuUSec = Clock.threadCPUUSec() + capture.cpuUSec.load(ordering: .relaxed)
+                        continuation.resume(returning: result)
                     }
-                    var result = writer.result
-                    result.cpuUSec = Clock.threadCPUUSec() + capture.cpuUSec.load(ordering: .relaxed)
-                    continuation.resume(returning: result)
+                } catch {
+                    continuation.resume(returning: SessionResult(error: .wrapping(error)))
+                    return
                 }
                 capture.start()
             }

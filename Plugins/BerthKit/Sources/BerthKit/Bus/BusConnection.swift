@@ -57,7 +57,7 @@ public final class BusConnection: @unchecked Sendable {
         self.address = address
         self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         let me = UnsafeSendable(self)
-        OSThread.start(name: "berth-bus") { me.value.loop() }
+        try OSThread.start(name: "berth-bus") { me.value.loop() }
     }
 
     /// The unique name of this connection (`:1.42`).

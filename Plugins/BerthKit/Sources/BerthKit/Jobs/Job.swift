@@ -30,6 +30,10 @@ public enum JobResult: Sendable, Equatable {
 /// A long operation with an object on the bus (`/org/berth/Berth1/job/<n>`): methods that may take seconds reply
 /// at once with `(u id, o path)` and finish through the job. State, Progress and the result are properties; `Log`
 /// lines are signals. `JobNew`/`JobRemoved` are emitted on the Manager by the registry.
+///
+/// Lifetime: the registry holds a running job; a finished one is held only by its retention timer, then released
+/// with its bus object (the object's Cancel handler reaches the job through a weak reference, and the task is
+/// dropped when the job ends, so nothing keeps a finished job alive).
 public final class Job: Sendable {
     public let id: UInt32
     public let path: String
@@ -37,16 +41,29 @@ public final class Job: Sendable {
     public let operation: String
     let object: BusObject
     private let registry: JobRegistry
-    private let state = Mutex<(result: JobResult?, task: Task<Void, Never>?, waiters: [CheckedContinuation<JobResult, Never>])>(
-        (nil, nil, []))
+    /// Whether a task (`JobRegistry.start`) does the work: then a cancel reaches the task and the job ends when the
+    /// task does; a job without one (`JobRegistry.create`) ends `canceled` at once.
+    private let hasTask: Bool
 
-    init(id: UInt32, path: String, plugin: String, operation: String, object: BusObject, registry: JobRegistry) {
+    private struct State {
+        var result: JobResult?
+        var task: Task<Void, Never>?
+        var cancelRequested = false
+        var waiters: [CheckedContinuation<JobResult, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    init(
+        id: UInt32, path: String, plugin: String, operation: String, object: BusObject, registry: JobRegistry,
+        hasTask: Bool
+    ) {
         self.id = id
         self.path = path
         self.plugin = plugin
         self.operation = operation
         self.object = object
         self.registry = registry
+        self.hasTask = hasTask
     }
 
     /// The `(u, o)` reply of a method that started this job.
@@ -65,12 +82,15 @@ public final class Job: Sendable {
 
     public var result: JobResult? { state.withLock { $0.result } }
     public var isFinished: Bool { result != nil }
+    /// Whether `cancel()` was called while the job ran.
+    public var isCancelRequested: Bool { state.withLock { $0.cancelRequested } }
 
     /// Ends the job once; later calls are ignored.
     public func finish(_ result: JobResult) {
         let waiters: [CheckedContinuation<JobResult, Never>]? = state.withLock { s in
             guard s.result == nil else { return nil }
             s.result = result
+            s.task = nil
             defer { s.waiters.removeAll() }
             return s.waiters
         }
@@ -104,15 +124,28 @@ public final class Job: Sendable {
         }
     }
 
-    /// Cancels the job: its task is cancelled and the job ends `canceled` at once.
+    /// Cancels the job. A job run by a task: the task is cancelled (or, when it is not attached yet, cancelled as
+    /// it is attached) and the job ends `canceled` when the work has stopped. A job without a task ends `canceled`
+    /// at once.
     public func cancel() {
-        let task = state.withLock { $0.task }
+        let (task, finishNow) = state.withLock { s -> (Task<Void, Never>?, Bool) in
+            guard s.result == nil else { return (nil, false) }
+            s.cancelRequested = true
+            return (s.task, !hasTask)
+        }
         task?.cancel()
-        finish(.canceled)
+        if finishNow { finish(.canceled) }
     }
 
+    /// Hands the job its task; a cancel that came first cancels it now. A task that already finished the job is
+    /// not kept (it would keep the job alive).
     func attach(_ task: Task<Void, Never>) {
-        state.withLock { $0.task = task }
+        let cancelNow = state.withLock { s -> Bool in
+            guard s.result == nil else { return false }
+            s.task = task
+            return s.cancelRequested
+        }
+        if cancelNow { task.cancel() }
     }
 
     static func interface(cancel: @escaping @Sendable () -> Void, id: UInt32, plugin: String, operation: String)

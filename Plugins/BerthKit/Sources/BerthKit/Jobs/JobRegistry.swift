@@ -26,30 +26,39 @@ public final class JobRegistry: Sendable {
     public func job(id: UInt32) -> Job? { state.withLock { $0.running[id] } }
 
     /// Creates a job and runs `body` in a task. The job ends `done` when body returns, `failed` with the error it
-    /// throws, `canceled` when cancelled. Returns at once; reply with `job.reply`.
+    /// throws, `timeout` with a `.timeout` error, and `canceled` when it was cancelled: then its task is cancelled
+    /// and the job ends when body has returned or thrown, that is when the work has stopped (body must observe
+    /// cancellation: `Task.checkCancellation`, cancellable waits, `withTaskCancellationHandler`). A `Cancel` that
+    /// arrives before the task is attached cancels it as it is attached. Returns at once; reply with `job.reply`.
     @discardableResult
     public func start(
         plugin: String, operation: String, _ body: @escaping @Sendable (Job) async throws -> Void
     ) async throws -> Job {
-        let job = try await create(plugin: plugin, operation: operation)
+        let job = try await create(plugin: plugin, operation: operation, hasTask: true)
         let task = Task {
             do {
                 try await body(job)
-                job.finish(.done)
-            } catch is CancellationError {
-                job.finish(.canceled)
-            } catch let error as BerthError where error.code == .timeout {
-                job.finish(.timeout(error.message))
+                job.finish(job.isCancelRequested ? .canceled : .done)
             } catch {
-                job.finish(.failed(BerthError.wrapping(error)))
+                job.finish(Self.result(of: error, canceled: job.isCancelRequested || Task.isCancelled))
             }
         }
         job.attach(task)
         return job
     }
 
+    static func result(of error: any Error, canceled: Bool) -> JobResult {
+        if error is CancellationError || canceled { return .canceled }
+        if let error = error as? BerthError, error.code == .timeout { return .timeout(error.message) }
+        return .failed(BerthError.wrapping(error))
+    }
+
     /// Creates a job whose end the caller reports with `finish`.
     public func create(plugin: String, operation: String) async throws -> Job {
+        try await create(plugin: plugin, operation: operation, hasTask: false)
+    }
+
+    func create(plugin: String, operation: String, hasTask: Bool) async throws -> Job {
         let id = state.withLock { s -> UInt32 in
             defer { s.next &+= 1 }
             return s.next
@@ -59,7 +68,8 @@ public final class JobRegistry: Sendable {
         let object = try await connection.export(
             path: path,
             interfaces: [Job.interface(cancel: { holder.job?.cancel() }, id: id, plugin: plugin, operation: operation)])
-        let job = Job(id: id, path: path, plugin: plugin, operation: operation, object: object, registry: self)
+        let job = Job(
+            id: id, path: path, plugin: plugin, operation: operation, object: object, registry: self, hasTask: hasTask)
         holder.set(job)
         let manager = state.withLock { s -> BusObject? in
             s.running[id] = job
@@ -84,10 +94,13 @@ public final class JobRegistry: Sendable {
         case .failed(let e): logger.warning("job \(job.id) (\(job.plugin) \(job.operation)) failed: \(e.message)")
         default: logger.info("job \(job.id) (\(job.plugin) \(job.operation)) \(result.name)")
         }
+        // Only the bus object stays for the retention time (its Cancel handler reaches the job weakly): the job
+        // itself is released now, its object when it leaves the bus.
         let retention = self.retention
+        let object = job.object
         Task {
             try? await Task.sleep(for: retention)
-            job.object.remove()
+            object.remove()
         }
     }
 
@@ -102,9 +115,11 @@ public final class JobRegistry: Sendable {
     }
 }
 
-/// Lets the Cancel handler reach the job created after its interface.
+/// Lets the Cancel handler reach the job created after its interface. The reference is weak: the job owns its bus
+/// object, whose handler owns this holder, so a strong one would keep every finished job alive for ever.
 private final class JobHolder: Sendable {
-    private let value = Mutex<Job?>(nil)
-    var job: Job? { value.withLock { $0 } }
-    func set(_ job: Job) { value.withLock { $0 = job } }
+    private struct Weak { weak var job: Job? }
+    private let value = Mutex(Weak())
+    var job: Job? { value.withLock { $0.job } }
+    func set(_ job: Job) { value.withLock { $0.job = job } }
 }

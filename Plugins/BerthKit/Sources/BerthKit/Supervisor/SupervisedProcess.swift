@@ -56,15 +56,46 @@ public final class SupervisedProcess: Sendable {
     /// Starts the unit by hand (this resets the start limit) and returns once it is ready. Throws the reason when
     /// it fails to spawn, exits or is stopped before it is ready, or is not ready within `startTimeout` (then its
     /// group has already been stopped). Returns at once when the unit is already active.
+    ///
+    /// Cancelling the calling task while the unit is not ready yet stops it (as `stop()` does) and throws
+    /// `CancellationError` once its group is gone: a cancelled start never leaves the unit coming up. A task that
+    /// is already cancelled does not start it at all. When it returns, the unit's group is in the pids file.
     public func start() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            watcher.perform { [self] in
-                apply { core in
-                    core.startWaiters.append(continuation)
-                    return [.start(manual: true)]
+        try Task.checkCancellation()
+        let canceled = Mutex(false)
+        do {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    watcher.perform { [self] in
+                        // A cancel queued before this start (the handler ran first) stops nothing: start nothing.
+                        if canceled.withLock({ $0 }) {
+                            continuation.resume(throwing: CancellationError())
+                            return
+                        }
+                        apply { core in
+                            core.startWaiters.append(continuation)
+                            return [.start(manual: true)]
+                        }
+                    }
+                }
+            } onCancel: {
+                canceled.withLock { $0 = true }
+                watcher.perform { [self] in
+                    apply { core in
+                        // Only a unit that is still coming up is stopped; an active one already answered the start.
+                        let machine = core.machine
+                        let starting = machine.state == .activating
+                            || (machine.state == .deactivating && machine.startQueued)
+                        return starting ? [.stop] : []
+                    }
                 }
             }
+        } catch {
+            if canceled.withLock({ $0 }) { throw CancellationError() }
+            throw error
         }
+        // The group is in the pids file before the start is reported (a kill -9 right after still finds it).
+        await supervisor.pidsFileWritten()
     }
 
     /// Stops the unit: SIGTERM to its process group, SIGKILL after `stopTimeout`. Returns when no process of the

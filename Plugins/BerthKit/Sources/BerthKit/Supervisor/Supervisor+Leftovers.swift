@@ -42,14 +42,17 @@ extension Supervisor {
         return killed
     }
 
-    /// Rewrites the pids file atomically: a temp file, fsync, rename, fsync of the folder.
+    /// Rewrites the pids file atomically: a temp file, fsync, rename, fsync of the folder. Blocking: runs on a
+    /// worker thread, one write at a time (`drainPids`). Whatever sits at the temp name (a FIFO, a link) is removed
+    /// first and the temp file is created new, so the write never waits on someone else's file.
     func writePidsFile(_ records: [Int32: GroupRecord]) {
         var text = "boot \(ProcStat.bootID)\n"
         for (pgid, record) in records.sorted(by: { $0.key < $1.key }) {
             text += "\(pgid) \(record.startTime) \(record.name.filter { $0 != "\n" })\n"
         }
         let temp = pidsFile + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        unlink(temp)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             logger.error("cannot write \"\(temp)\": \(systemErrorText(errno))")
             return

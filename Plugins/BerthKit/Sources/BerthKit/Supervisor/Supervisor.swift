@@ -23,7 +23,17 @@ public final class Supervisor: Sendable {
         var startTime: UInt64
         var name: String
     }
-    let groups = Mutex<[Int32: GroupRecord]>([:])
+    /// The live groups and the pids file's progress: `requested` counts changes, `written` the last change that
+    /// is durable on disk. One writer at a time runs on a worker thread (never on the epoll thread and never with a
+    /// unit's lock held); `waiters` are resumed once `written` reaches their change.
+    struct PidsState {
+        var groups: [Int32: GroupRecord] = [:]
+        var requested: UInt64 = 0
+        var written: UInt64 = 0
+        var writing = false
+        var waiters: [(UInt64, CheckedContinuation<Void, Never>)] = []
+    }
+    let pids = Mutex(PidsState())
     let nextSocketID = Mutex<UInt64>(0)
 
     /// Creates the runtime folder (mode 0700) if needed and, unless `reapLeftovers` is false, kills the groups a
@@ -66,25 +76,78 @@ public final class Supervisor: Sendable {
         return "\(runtimeDirectory)/notify/\(getpid()).\(id)"
     }
 
-    /// Records a new group (its leader's start time) and rewrites the pids file.
+    /// Records a new group (its leader's start time); the pids file is rewritten on a worker thread.
     func register(group pgid: Int32, name: String) {
         let start = ProcStat.read(pid: pgid)?.startTime ?? 0
-        let records = groups.withLock { groups in
-            groups[pgid] = GroupRecord(startTime: start, name: name)
-            return groups
-        }
         ChildReaper.shared.addGroup(pgid)
-        writePidsFile(records)
+        updatePids { $0[pgid] = GroupRecord(startTime: start, name: name) }
     }
 
-    /// Forgets a group that is gone and rewrites the pids file.
+    /// Forgets a group that is gone; the pids file is rewritten on a worker thread.
     func unregister(group pgid: Int32) {
-        let records = groups.withLock { groups in
-            groups.removeValue(forKey: pgid)
-            return groups
-        }
         ChildReaper.shared.removeGroup(pgid)
-        writePidsFile(records)
+        updatePids { $0.removeValue(forKey: pgid) }
+    }
+
+    /// Returns once every group change made so far is in the pids file on disk (or its write failed and was
+    /// logged). `SupervisedProcess.start()` waits for it, so a unit reported started is recorded for the next
+    /// daemon start even if this one is killed right after.
+    public func pidsFileWritten() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = pids.withLock { s -> Bool in
+                guard s.written < s.requested else { return true }
+                s.waiters.append((s.requested, continuation))
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    private func updatePids(_ change: (inout [Int32: GroupRecord]) -> Void) {
+        let startWriter = pids.withLock { s -> Bool in
+            change(&s.groups)
+            s.requested += 1
+            guard !s.writing else { return false }
+            s.writing = true
+            return true
+        }
+        guard startWriter else { return }
+        do {
+            try WorkerPool.shared.submit(name: "berth-pids") { [self] in drainPids() }
+        } catch {
+            logger.error("cannot write \"\(pidsFile)\": \(BerthError.wrapping(error).message)")
+            finishPidsWrite(upTo: nil)
+        }
+    }
+
+    /// Writes the latest records until no change is left (changes made meanwhile are written by the next turn).
+    private func drainPids() {
+        while true {
+            let next = pids.withLock { s -> ([Int32: GroupRecord], UInt64)? in
+                guard s.written < s.requested else {
+                    s.writing = false
+                    return nil
+                }
+                return (s.groups, s.requested)
+            }
+            guard let (records, generation) = next else { return }
+            writePidsFile(records)
+            finishPidsWrite(upTo: generation)
+        }
+    }
+
+    /// Marks the changes up to `generation` written (nil: every change so far, after a failure to start a writer)
+    /// and resumes their waiters.
+    private func finishPidsWrite(upTo generation: UInt64?) {
+        let ready = pids.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.written = generation ?? s.requested
+            if generation == nil { s.writing = false }
+            let written = s.written
+            let ready = s.waiters.filter { $0.0 <= written }.map(\.1)
+            s.waiters.removeAll { $0.0 <= written }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
     }
 
     static func makeDirectories(_ path: String) throws {

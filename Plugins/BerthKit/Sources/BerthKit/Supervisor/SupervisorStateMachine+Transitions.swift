@@ -20,6 +20,7 @@ extension SupervisorStateMachine {
     }
 
     mutating func onStop() -> [Action] {
+        let hadQueuedStart = startQueued
         startQueued = false
         switch state {
         case .inactive, .failed:
@@ -36,11 +37,17 @@ extension SupervisorStateMachine {
             return [.signalGroup(SIGTERM), .armTimer(.stopTimeout, afterUSec: config.stopTimeoutUSec)]
         case .deactivating:
             if stopIntent == nil { stopIntent = .requested }
+            // A start queued behind this stop will not happen: its waiters get the reason now (they would wait
+            // for ever otherwise).
+            var actions: [Action] = []
+            if hadQueuedStart {
+                actions.append(.finishStart(BerthError(.cancelled, "\(config.subject) was stopped before it started")))
+            }
             if subState == .stopping {
                 subState = .stopSigterm
-                return [.signalGroup(SIGTERM), .armTimer(.stopTimeout, afterUSec: config.stopTimeoutUSec)]
+                actions += [.signalGroup(SIGTERM), .armTimer(.stopTimeout, afterUSec: config.stopTimeoutUSec)]
             }
-            return []
+            return actions
         }
     }
 

@@ -3,8 +3,14 @@ import Glibc
 
 extension FDWatcher {
     func startThread() {
-        // The loop never returns, so the thread keeps the watcher alive.
-        let thread = OSThread.start(name: "berth-epoll") { [self] in run() }
+        // The loop never returns, so the thread keeps the watcher alive. Without it nothing supervised could run:
+        // one is made per process (and per test watcher), at start, so this cannot be reached by input.
+        let thread: pthread_t
+        do {
+            thread = try OSThread.start(name: "berth-epoll") { [self] in run() }
+        } catch {
+            fatalError("FDWatcher: \(BerthError.wrapping(error).message)")
+        }
         state.withLock { $0.thread = thread }
     }
 
