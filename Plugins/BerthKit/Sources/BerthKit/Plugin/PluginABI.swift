@@ -15,7 +15,7 @@ public enum PluginABI {
     /// BerthKit's version and API revision, as a NUL-terminated C string with static lifetime.
     @inlinable
     public static var key: UnsafePointer<CChar> {
-        let text: StaticString = "berthkit 0.1 api 5"
+        let text: StaticString = "berthkit 0.1 api 6"
         return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
     }
 
