@@ -62,16 +62,18 @@ import Testing
 
     @Test func replyDescriptorOutlivesTheReply() async throws {
         try await BusPair.with { bus in
+            let given = Mutex<Int32?>(nil)
             let iface = BusInterface(Self.iface, methods: [
                 .sync("Give", out: [BusArg("fd", "h")]) { _ in
                     let fd = try Self.pipeHolding("from the server")
-                    defer { Glibc.close(fd) }  // sd-bus sent its own duplicate
+                    given.withLock { $0 = fd }  // sd-bus sends its own duplicate: the server still owns this one
                     return [.unixFD(fd)]
                 },
             ])
             let object = try await bus.server.export(path: "/fd", interfaces: [iface])
             defer { object.remove() }
             let reply = try await bus.call("/fd", Self.iface, "Give")
+            if let fd = given.withLock({ $0 }) { Glibc.close(fd) }
             guard case .unixFD(let fd)? = reply.first else {
                 Issue.record("no descriptor in \(reply)")
                 return

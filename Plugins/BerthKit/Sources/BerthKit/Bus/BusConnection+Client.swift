@@ -224,7 +224,10 @@ private let signalTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
     return 0
 }
 
+/// Called by sd-bus when the tracked peer has gone. Returns 1: with 0 sd-bus queues the (still empty) track again
+/// and calls back on every `sd_bus_process`, a busy loop on the bus thread until the track is released.
 private let trackTrampoline: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { _, userdata in
-    Unmanaged<TrackBox>.fromOpaque(userdata!).takeUnretainedValue().onGone()
-    return 0
+    guard let userdata else { return 1 }
+    Unmanaged<TrackBox>.fromOpaque(userdata).takeUnretainedValue().onGone()
+    return 1
 }

@@ -4,7 +4,7 @@ import Glibc
 /// Marshalling between sd-bus messages and `DBusValue`. The only place that reads or appends message contents.
 /// Runs on the bus thread (sd-bus is not thread-safe).
 ///
-/// Arrays of fixed-size types (`ay`, `ai`, `at`, `ad`, ...) are read and appended in bulk
+/// Arrays of fixed-size types (`ay`, `an`, `aq`, `ai`, `au`, `ax`, `at`, `ad`; not `ab`) are read and appended in bulk
 /// (`sd_bus_message_read_array`/`append_array`): `ay` becomes one `.bytes` buffer, the others one typed copy that
 /// is then converted. One message decodes to at most `maxValues` values (bytes of an `ay` do not count), so a
 /// hostile 128 MiB `ai` or `as` is refused with an error instead of costing gigabytes and seconds on the bus thread.
@@ -136,7 +136,7 @@ enum MessageCodec {
             }
         }
 
-        /// `ay` as `.bytes`; `an aq ai au ax at ad ab` as one copy converted to values; nil for other arrays.
+        /// `ay` as `.bytes`; `an aq ai au ax at ad` as one copy (sd-bus has no bulk path for `ab`) converted to values; nil for other arrays.
         mutating func readTrivialArray(_ element: String) throws(ReadError) -> DBusValue? {
             guard element.utf8.count == 1, let type = element.utf8.first else { return nil }
             switch type {
@@ -148,7 +148,6 @@ enum MessageCodec {
             case UInt8(ascii: "x"): return .array(element: element, try bulk(type, Int64.self).map { .int64($0) })
             case UInt8(ascii: "t"): return .array(element: element, try bulk(type, UInt64.self).map { .uint64($0) })
             case UInt8(ascii: "d"): return .array(element: element, try bulk(type, Double.self).map { .double($0) })
-            case UInt8(ascii: "b"): return .array(element: element, try bulk(type, Int32.self).map { .bool($0 != 0) })
             default: return nil
             }
         }
@@ -316,7 +315,6 @@ enum MessageCodec {
         case UInt8(ascii: "x"): return try bulk { if case .int64(let v) = $0 { v } else { nil } }
         case UInt8(ascii: "t"): return try bulk { if case .uint64(let v) = $0 { v } else { nil } }
         case UInt8(ascii: "d"): return try bulk { if case .double(let v) = $0 { v } else { nil } }
-        case UInt8(ascii: "b"): return try bulk { if case .bool(let v) = $0 { Int32(v ? 1 : 0) } else { nil } }
         default: return false
         }
     }
