@@ -214,8 +214,8 @@ private let replyTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
 }
 
 private let signalTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
-    let box = Unmanaged<SignalBox>.fromOpaque(userdata!).takeUnretainedValue()
-    guard let m, let arguments = try? MessageCodec.readAll(m) else { return 0 }
+    guard let m, let userdata, let arguments = try? MessageCodec.readAll(m) else { return 0 }
+    let box = Unmanaged<SignalBox>.fromOpaque(userdata).takeUnretainedValue()
     box.continuation.yield(
         BusSignalMessage(
             sender: text(sd_bus_message_get_sender(m)), path: text(sd_bus_message_get_path(m)),
