@@ -45,6 +45,9 @@ struct BusPair {
             .sync("Ints", in: [BusArg("values", "ai")], out: [BusArg("count", "u"), BusArg("values", "ai")]) { call in
                 [.uint32(UInt32(call.arguments[0].items?.count ?? 0)), call.arguments[0]]
             },
+            .sync("Nested", in: [BusArg("v", "v"), BusArg("d", "a{sv}")], out: [BusArg("v", "v"), BusArg("d", "a{sv}")]) { call in
+                call.arguments
+            },
             .sync("Mixed", in: [BusArg("a", "ab"), BusArg("b", "ad"), BusArg("c", "at"), BusArg("d", "an")],
                 out: [BusArg("a", "ab"), BusArg("b", "ad"), BusArg("c", "at"), BusArg("d", "an")]) { call in
                 call.arguments
@@ -77,6 +80,14 @@ struct BusPair {
             #expect(r.status == 0 && r.stdout == "su \"bytes\" 3\n", "\(r)")
             let empty = try await bus.call("/bulk", Self.iface, "Echo", [.bytes([])])
             #expect(empty == [.bytes([])])
+            // Inside variants and dictionaries too.
+            let nested = try await bus.call("/bulk", Self.iface, "Nested", [.variant(.bytes([9, 8])), .vardict([("b", .bytes([1]))])])
+            guard case .variant(.bytes(let inVariant))? = nested.first else {
+                Issue.record("an ay in a variant reads as .bytes, got \(nested)")
+                return
+            }
+            #expect(inVariant == [9, 8])
+            #expect(nested.last?.stringKeyed?["b"] == .variant(.bytes([1])))
         }
     }
 
