@@ -74,6 +74,26 @@ import Testing
         }
     }
 
+    /// The bus daemon dies: the pending call ends, the disconnect handler runs, the connection reports closed.
+    @Test func connectionLossEndsCallsInFlight() async throws {
+        try await BusPair.with { bus in
+            let object = try await bus.server.export(path: "/c", interfaces: [Self.neverReplies()])
+            defer { object.remove() }
+            let lost = Atomic<Bool>(false)
+            bus.client.setDisconnectHandler { lost.store(true, ordering: .relaxed) }
+            let call = Task { try await bus.client.call(bus.name, "/c", Self.iface, "Never", timeout: .seconds(60)) }
+            _ = try await bus.call("/c", Self.iface, "Quick")
+            let start = ContinuousClock.now
+            bus.env.bus.stop()
+            await #expect(throws: (any Error).self) { _ = try await call.value }
+            #expect(ContinuousClock.now - start < .seconds(5), "the call waited \(ContinuousClock.now - start)")
+            try await waitUntil("the client sees the connection lost", timeout: .seconds(5)) {
+                lost.load(ordering: .relaxed) && bus.client.isClosed
+            }
+            await #expect(throws: (any Error).self) { _ = try await bus.call("/c", Self.iface, "Quick") }
+        }
+    }
+
     @Test func closedConnectionsGiveBackDescriptorsAndThreads() async throws {
         try await BusPair.with { bus in
             let object = try await bus.server.export(path: "/c", interfaces: [Self.neverReplies()])
