@@ -32,6 +32,7 @@ indirect enum JSON {
         case .string(let s), .objectPath(let s), .signature(let s): self = .string(s)
         case .uint64(let v): self = v <= UInt64(Int64.max) ? .int(Int64(v)) : .double(Double(v))
         case .array(_, let items), .structure(let items): self = .array(items.map(JSON.init))
+        case .bytes(let bytes): self = .array(bytes.map { .int(Int64($0)) })
         case .dictionary(_, _, let entries):
             self = .object(entries.map { ($0.key.string ?? $0.key.description, JSON($0.value)) })
         case let other: self = other.int64.map { .int($0) } ?? .string(other.description)

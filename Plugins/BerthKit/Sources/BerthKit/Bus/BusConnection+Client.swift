@@ -1,5 +1,6 @@
 import CBerthShim
 import Glibc
+import Synchronization
 
 /// An error reply from a remote method: its D-Bus error name and message.
 public struct DBusError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -24,7 +25,10 @@ public struct BusSignalMessage: Sendable {
 }
 
 extension BusConnection {
-    /// Calls a method and waits for its reply (or the timeout). Error replies throw `DBusError`.
+    /// Calls a method and waits for its reply (or the timeout). Error replies throw `DBusError`. When the
+    /// connection is closed or lost first, throws at once; when the destination leaves the bus without replying,
+    /// the bus daemon answers for it (`org.freedesktop.DBus.Error.NoReply`), which throws too. File descriptors in
+    /// the reply are duplicates the caller owns (see `DBusValue`).
     public func call(
         _ destination: String, _ path: String, _ interface: String, _ member: String, _ arguments: [DBusValue] = [],
         timeout: Duration = .seconds(25)
@@ -41,16 +45,23 @@ extension BusConnection {
                 }
                 defer { sd_bus_message_unref(message) }
                 do { try MessageCodec.append(message, arguments) } catch {
-                    continuation.resume(throwing: error)
+                    continuation.resume(throwing: BerthError.invalidArgument(
+                        "cannot call \(interface).\(member) on \(destination): argument \(error)"))
                     return
                 }
-                let box = Unmanaged.passRetained(ReplyBox(continuation)).toOpaque()
-                r = sd_bus_call_async(self.bus, nil, message, replyTrampoline, box, usec)
-                if r < 0 {
-                    Unmanaged<ReplyBox>.fromOpaque(box).release()
+                // The box is kept by `pendingCalls` (sd-bus gets it unretained) and owns the call's slot: the reply,
+                // the timeout or the end of the loop finishes it exactly once.
+                let box = ReplyBox(continuation, connection: self)
+                var slot: OpaquePointer? = nil
+                r = sd_bus_call_async(
+                    self.bus, &slot, message, replyTrampoline, Unmanaged.passUnretained(box).toOpaque(), usec)
+                guard r >= 0, let slot else {
                     continuation.resume(throwing: BerthError.failed(
                         "cannot call \(interface).\(member) on \(destination): \(systemErrorText(-r))"))
+                    return
                 }
+                box.slot = slot
+                self.pendingCalls.withLock { $0[ObjectIdentifier(box)] = box }
             }
             if !queued { continuation.resume(throwing: notConnected) }
         }
@@ -81,7 +92,7 @@ extension BusConnection {
             return UnsafeSendable(slot!)
         }
         continuation.onTermination = { _ in
-            self.perform {
+            self.release {
                 sd_bus_slot_unref(slot.value)
                 _ = box  // keep the box alive until the slot is gone
             }
@@ -111,39 +122,63 @@ extension BusConnection {
             var track: OpaquePointer? = nil
             var r = sd_bus_track_new(self.bus, &track, trackTrampoline, Unmanaged.passUnretained(box).toOpaque())
             if r >= 0 { r = sd_bus_track_add_name(track, peer) }
-            if r < 0 {
+            guard r >= 0, let track else {
                 sd_bus_track_unref(track)
                 throw BerthError.failed("cannot track the bus peer \(peer): \(systemErrorText(-r))")
             }
-            return UnsafeSendable(track!)
+            return UnsafeSendable(track)
         }
         return PeerTracker(connection: self, track: track, box: box)
     }
 }
 
-/// A live peer watch; `cancel()` stops it.
+/// A live peer watch; `cancel()` stops it, and so does dropping it (the track and its callback are released on
+/// the bus thread, so sd-bus never calls into a freed box).
 public final class PeerTracker: Sendable {
     let connection: BusConnection
-    let track: UnsafeSendable<OpaquePointer>
-    let box: TrackBox
+    private let state: Mutex<(track: UnsafeSendable<OpaquePointer>, box: TrackBox)?>
     init(connection: BusConnection, track: UnsafeSendable<OpaquePointer>, box: TrackBox) {
         self.connection = connection
-        self.track = track
-        self.box = box
+        self.state = Mutex((track, box))
     }
+
+    /// Stops watching; `onGone` is not called after the bus thread has handled this. Safe to call more than once.
     public func cancel() {
-        let track = self.track
-        let box = self.box
-        connection.perform {
+        guard let (track, box) = state.withLock({ s in defer { s = nil }; return s }) else { return }
+        connection.release {
             sd_bus_track_unref(track.value)
-            _ = box
+            _ = box  // the box lives until the track that points at it is gone
         }
     }
+
+    deinit { cancel() }
 }
 
-final class ReplyBox: Sendable {
+/// One client call waiting for its reply. Lives in `BusConnection.pendingCalls` and owns the call's sd-bus slot;
+/// touched only on the bus thread (or after its loop, under its end lock).
+final class ReplyBox: @unchecked Sendable {
     let continuation: CheckedContinuation<[DBusValue], any Error>
-    init(_ continuation: CheckedContinuation<[DBusValue], any Error>) { self.continuation = continuation }
+    unowned let connection: BusConnection
+    var slot: OpaquePointer?
+    private var finished = false
+
+    init(_ continuation: CheckedContinuation<[DBusValue], any Error>, connection: BusConnection) {
+        self.continuation = continuation
+        self.connection = connection
+    }
+
+    /// Resumes the caller once, releases the slot (sd-bus keeps it alive while it runs our callback) and leaves
+    /// `pendingCalls`.
+    func finish(_ result: Result<[DBusValue], any Error>) {
+        guard !finished else { return }
+        finished = true
+        if let slot {
+            sd_bus_slot_unref(slot)
+            self.slot = nil
+        }
+        connection.pendingCalls.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
+        continuation.resume(with: result)
+    }
 }
 
 final class SignalBox: Sendable {
@@ -159,24 +194,28 @@ final class TrackBox: Sendable {
 private func text(_ pointer: UnsafePointer<CChar>?) -> String { pointer.map { String(cString: $0) } ?? "" }
 
 private let replyTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
-    let box = Unmanaged<ReplyBox>.fromOpaque(userdata!).takeRetainedValue()
-    guard let m else {
-        box.continuation.resume(throwing: DBusError(name: "org.freedesktop.DBus.Error.NoReply", message: "no reply"))
-        return 0
-    }
-    if let error = sd_bus_message_get_error(m), sd_bus_error_is_set(error) != 0 {
-        box.continuation.resume(throwing: DBusError(name: text(error.pointee.name), message: text(error.pointee.message)))
-        return 0
-    }
-    do { box.continuation.resume(returning: try MessageCodec.readAll(m)) } catch {
-        box.continuation.resume(throwing: error)
+    guard let userdata else { return 0 }
+    // `pendingCalls` holds the box; keep it alive across `finish`, which removes it from there.
+    let box = Unmanaged<ReplyBox>.fromOpaque(userdata).takeUnretainedValue()
+    withExtendedLifetime(box) {
+        guard let m else {
+            box.finish(.failure(DBusError(name: "org.freedesktop.DBus.Error.NoReply", message: "no reply")))
+            return
+        }
+        if let error = sd_bus_message_get_error(m), sd_bus_error_is_set(error) != 0 {
+            box.finish(.failure(DBusError(name: text(error.pointee.name), message: text(error.pointee.message))))
+            return
+        }
+        do { box.finish(.success(try MessageCodec.readAll(m))) } catch {
+            box.finish(.failure(BerthError.invalidArgument("cannot read the reply: \(error)")))
+        }
     }
     return 0
 }
 
 private let signalTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
-    let box = Unmanaged<SignalBox>.fromOpaque(userdata!).takeUnretainedValue()
-    guard let m, let arguments = try? MessageCodec.readAll(m) else { return 0 }
+    guard let m, let userdata, let arguments = try? MessageCodec.readAll(m) else { return 0 }
+    let box = Unmanaged<SignalBox>.fromOpaque(userdata).takeUnretainedValue()
     box.continuation.yield(
         BusSignalMessage(
             sender: text(sd_bus_message_get_sender(m)), path: text(sd_bus_message_get_path(m)),
@@ -185,7 +224,10 @@ private let signalTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
     return 0
 }
 
+/// Called by sd-bus when the tracked peer has gone. Returns 1: with 0 sd-bus queues the (still empty) track again
+/// and calls back on every `sd_bus_process`, a busy loop on the bus thread until the track is released.
 private let trackTrampoline: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = { _, userdata in
-    Unmanaged<TrackBox>.fromOpaque(userdata!).takeUnretainedValue().onGone()
-    return 0
+    guard let userdata else { return 1 }
+    Unmanaged<TrackBox>.fromOpaque(userdata).takeUnretainedValue().onGone()
+    return 1
 }

@@ -20,12 +20,25 @@ public enum BusAddress: Sendable, Equatable, CustomStringConvertible {
 /// One sd-bus connection owned by one dedicated thread. Every sd-bus call runs on that thread: other threads hand
 /// it work with `perform` (fire and forget) or `run` (async, with a result); an eventfd wakes its `ppoll` loop.
 /// The loop honours `sd_bus_get_events` and `sd_bus_get_timeout`, so sd-bus timers (call timeouts) fire on time.
+///
+/// When the connection is closed (`close()`) or lost, the loop ends: every `call` still waiting for its reply
+/// throws at once, the bus is flushed, closed and unreferenced (`sd_bus_flush_close_unref`) on the bus thread and
+/// the eventfd closed. Objects, signal subscriptions and peer trackers hold sd-bus slots that reference the bus;
+/// they release them on the bus thread (or, once the loop is over, wherever they are dropped), and the bus memory
+/// goes with the last of them.
 public final class BusConnection: @unchecked Sendable {
-    // `bus` is only touched on the bus thread (or before the thread starts); everything else is guarded.
+    // `bus` is only touched on the bus thread (or before the thread starts, or after its loop under `endLock`).
     let bus: OpaquePointer
     private let wakeFD: Int32
     /// Work for the bus thread; `ended` once its loop is over (the connection closed or lost).
     private let queue = Mutex<(items: [@Sendable () -> Void], ended: Bool)>(([], false))
+    /// Held by the bus thread while it ends the loop, and by `release` work run after that: sd-bus objects are
+    /// never touched by two threads at once.
+    private let endLock = Mutex<Void>(())
+    /// True once the bus thread has given up its reference to the bus (`bus` may be gone).
+    let busReleased = Atomic<Bool>(false)
+    /// Client calls waiting for their reply (bus thread only); they throw when the loop ends.
+    let pendingCalls = Mutex<[ObjectIdentifier: ReplyBox]>([:])
     private let threadID = Mutex<pthread_t?>(nil)
     private let closed = Atomic<Bool>(false)
     private let periodic = Mutex<(intervalUSec: UInt64, next: UInt64, action: (@Sendable () -> Void)?)>((0, 0, nil))
@@ -56,6 +69,11 @@ public final class BusConnection: @unchecked Sendable {
         self.bus = bus
         self.address = address
         self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        if wakeFD < 0 {
+            let e = errno
+            sd_bus_flush_close_unref(bus)
+            throw BerthError.failed("cannot connect to \(address): eventfd: \(systemErrorText(e))")
+        }
         let me = UnsafeSendable(self)
         try OSThread.start(name: "berth-bus") { me.value.loop() }
     }
@@ -65,8 +83,8 @@ public final class BusConnection: @unchecked Sendable {
         try await run {
             var name: UnsafePointer<CChar>? = nil
             let r = sd_bus_get_unique_name(self.bus, &name)
-            if r < 0 { throw SystemError("sd_bus_get_unique_name", errno: -r) }
-            return String(cString: name!)
+            guard r >= 0, let name else { throw SystemError("sd_bus_get_unique_name", errno: -r) }
+            return String(cString: name)
         }
     }
 
@@ -99,12 +117,21 @@ public final class BusConnection: @unchecked Sendable {
             work()
             return true
         }
-        let queued = queue.withLock { q -> Bool in
-            if !q.ended { q.items.append(work) }
-            return !q.ended
+        // The wake-up is written under the lock: once `ended` is set the eventfd may be closed.
+        return queue.withLock { q -> Bool in
+            guard !q.ended else { return false }
+            q.items.append(work)
+            wake()
+            return true
         }
-        if queued { wake() }
-        return queued
+    }
+
+    /// Runs `work` (releasing sd-bus objects: unreferencing slots, messages, trackers) on the bus thread, or right
+    /// here once the loop has ended, so it runs exactly once whatever state the connection is in. The work must
+    /// only release what it holds: after the loop `bus` may be gone (see `busReleased`).
+    func release(_ work: @escaping @Sendable () -> Void) {
+        if enqueue(work) { return }
+        endLock.withLock { _ in work() }
     }
 
     var notConnected: BerthError { .failed("not connected to \(address): the connection is closed") }
@@ -112,7 +139,7 @@ public final class BusConnection: @unchecked Sendable {
     /// Calls `action` on the bus thread every `intervalUSec` (0 disables). Used for the systemd watchdog ping.
     public func setPeriodic(intervalUSec: UInt64, _ action: @escaping @Sendable () -> Void) {
         periodic.withLock { $0 = (intervalUSec, cberth_now_monotonic_usec() + intervalUSec, action) }
-        wake()
+        queue.withLock { q in if !q.ended { wake() } }
     }
 
     /// Called once, on the bus thread, when the connection to the bus is lost.
@@ -120,14 +147,16 @@ public final class BusConnection: @unchecked Sendable {
         onDisconnect.withLock { $0 = handler }
     }
 
-    /// Flushes queued messages and stops the loop; the connection is unusable afterwards.
+    /// Flushes queued messages and stops the loop; the connection is unusable afterwards. Returns at once; calls
+    /// still waiting for a reply throw as soon as the loop has ended. Safe to call more than once.
     public func close() {
-        perform {
-            sd_bus_flush(self.bus)
-            self.closed.store(true, ordering: .sequentiallyConsistent)
-        }
+        perform { self.closed.store(true, ordering: .sequentiallyConsistent) }
     }
 
+    /// True once the loop has ended (closed or lost): nothing more is sent or received.
+    public var isClosed: Bool { queue.withLock { $0.ended } }
+
+    /// Call with `queue` locked and not `ended` (the eventfd is open).
     private func wake() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
@@ -158,14 +187,26 @@ public final class BusConnection: @unchecked Sendable {
             waitForEvents()
         }
         sd_bus_flush(bus)
-        sd_bus_close(bus)
-        // What was handed over before the end still runs (sd-bus answers ENOTCONN); nothing is taken after it.
-        let rest = queue.withLock { q -> [@Sendable () -> Void] in
-            q.ended = true
-            defer { q.items = [] }
-            return q.items
+        endLock.withLock { _ in
+            // What was handed over before the end still runs (on a closed bus sd-bus answers ENOTCONN); nothing is
+            // taken after it: `release` work then runs where it is handed over, after this block.
+            sd_bus_close(bus)
+            let rest = queue.withLock { q -> [@Sendable () -> Void] in
+                q.ended = true
+                defer { q.items = [] }
+                return q.items
+            }
+            for item in rest { item() }
+            // Calls still waiting for a reply end now rather than never.
+            let pending = pendingCalls.withLock { p -> [ReplyBox] in
+                defer { p.removeAll() }
+                return Array(p.values)
+            }
+            for box in pending { box.finish(.failure(notConnected)) }
+            busReleased.store(true, ordering: .sequentiallyConsistent)
+            sd_bus_flush_close_unref(bus)
+            Glibc.close(wakeFD)
         }
-        for item in rest { item() }
     }
 
     private func waitForEvents() {

@@ -41,18 +41,24 @@ public struct BusCall: Sendable {
         self.member = member
     }
 
-    // Typed access; the signature is already checked, so a mismatch is a programming error in the interface.
-    public func string(_ index: Int) -> String { arguments[index].string ?? "" }
-    public func bool(_ index: Int) -> Bool { arguments[index].bool ?? false }
-    public func uint32(_ index: Int) -> UInt32 { arguments[index].uint32 ?? 0 }
-    public func uint64(_ index: Int) -> UInt64 { arguments[index].uint64 ?? 0 }
-    public func double(_ index: Int) -> Double { arguments[index].double ?? 0 }
-    public func bytes(_ index: Int) -> [UInt8] {
-        (arguments[index].items ?? []).compactMap { if case .byte(let b) = $0 { b } else { nil } }
+    // Typed access; the signature is already checked by sd-bus. An index past the arguments (a bug in the
+    // interface) reads as the empty value rather than trapping.
+    public func argument(_ index: Int) -> DBusValue? { arguments.indices.contains(index) ? arguments[index] : nil }
+    public func string(_ index: Int) -> String { argument(index)?.string ?? "" }
+    public func bool(_ index: Int) -> Bool { argument(index)?.bool ?? false }
+    public func uint32(_ index: Int) -> UInt32 { argument(index)?.uint32 ?? 0 }
+    public func uint64(_ index: Int) -> UInt64 { argument(index)?.uint64 ?? 0 }
+    public func double(_ index: Int) -> Double { argument(index)?.double ?? 0 }
+    /// An `ay` argument (read in bulk, no per-byte values).
+    public func bytes(_ index: Int) -> [UInt8] { argument(index)?.bytes ?? [] }
+    /// An `h` argument: a duplicate descriptor the handler owns and must close (nil when absent).
+    public func fileDescriptor(_ index: Int) -> Int32? {
+        if case .unixFD(let fd)? = argument(index)?.unwrapped { return fd }
+        return nil
     }
     /// An `a{sv}` argument as a dictionary of unwrapped values.
     public func options(_ index: Int) -> [String: DBusValue] {
-        (arguments[index].stringKeyed ?? [:]).mapValues(\.unwrapped)
+        (argument(index)?.stringKeyed ?? [:]).mapValues(\.unwrapped)
     }
 }
 

@@ -5,6 +5,11 @@ import Synchronization
 /// An object exported on the bus: one path, one or more interfaces. Property values live here; `set` updates a
 /// value from any thread and emits PropertiesChanged when it changed. Getters read the stored value on the bus
 /// thread, so a property read never waits for plugin code.
+///
+/// The object owns its sd-bus slots: `remove()` takes it off the bus, and so does dropping the last reference
+/// (the slots are unreferenced on the bus thread before the vtables they point at are freed). A plugin bug
+/// (`set` of an undeclared property or of a value of the wrong type, `emit` of an undeclared signal) is logged and
+/// ignored; it never stops the daemon.
 public final class BusObject: Sendable {
     public let path: String
     public let connection: BusConnection
@@ -48,17 +53,28 @@ public final class BusObject: Sendable {
 
     /// Sets several properties of one interface; one PropertiesChanged carries every changed one.
     public func set(_ changes: [(String, DBusValue)], interface: String? = nil) {
-        guard let first = changes.first, let iface = interface ?? interfaceName(property: first.0),
+        guard let first = changes.first else { return }
+        guard let iface = interface ?? interfaceName(property: first.0),
             let registration = registrations.first(where: { $0.name == iface })
         else {
-            preconditionFailure("\(path) has no property \(changes.first?.0 ?? "?")")
+            busLogger.error("\(path) has no property \(first.0)\(interface.map { " in \($0)" } ?? ""): not set (a bug in its plugin)")
+            return
         }
         var changed: [String] = []
         store.values.withLock { values in
             for (name, value) in changes {
                 let key = PropertyStore.key(iface, name)
+                guard let declared = registration.properties[name] else {
+                    busLogger.error("\(path) has no property \(iface).\(name): not set (a bug in its plugin)")
+                    continue
+                }
                 guard values[key] != value else { continue }
-                precondition(values[key]?.signature == value.signature, "\(path) \(iface).\(name): wrong type \(value)")
+                let expected = values[key]?.signature ?? declared.signature
+                guard value.signature == expected else {
+                    busLogger.error(
+                        "\(path) \(iface).\(name) is '\(expected)', not '\(value.signature)': not set (a bug in its plugin)")
+                    continue
+                }
                 values[key] = value
                 if let property = registration.properties[name], property.change != .const { changed.append(name) }
             }
@@ -73,8 +89,11 @@ public final class BusObject: Sendable {
 
     /// Emits a signal declared by one of this object's interfaces.
     public func emit(_ signal: String, _ arguments: [DBusValue], interface: String? = nil) {
-        guard let iface = interface ?? interfaceName(signal: signal) else {
-            preconditionFailure("\(path) declares no signal \(signal)")
+        guard let iface = interface ?? interfaceName(signal: signal),
+            registrations.contains(where: { $0.name == iface && $0.signals.contains(signal) })
+        else {
+            busLogger.error("\(path) declares no signal \(signal): not emitted (a bug in its plugin)")
+            return
         }
         let path = self.path
         connection.perform { [connection] in
@@ -102,19 +121,24 @@ public final class BusObject: Sendable {
             let r = sd_bus_add_object_vtable(
                 connection.bus, &slot, path, registration.name, registration.vtable,
                 Unmanaged.passUnretained(registration).toOpaque())
-            if r < 0 {
+            guard r >= 0, let slot else {
                 unregister()
                 throw BerthError.failed("cannot export \(registration.name) at \(path): \(systemErrorText(-r))")
             }
-            slots.withLock { $0.append(UnsafeSendable(slot!)) }
+            slots.withLock { $0.append(UnsafeSendable(slot)) }
         }
         state.withLock { $0.exported = true }
         if announce { _ = sd_bus_emit_object_added(connection.bus, path) }
     }
 
     private func unregister() {
-        for slot in slots.withLock({ s -> [UnsafeSendable<OpaquePointer>] in defer { s.removeAll() }; return s }) {
-            sd_bus_slot_unref(slot.value)
+        for slot in takeSlots() { sd_bus_slot_unref(slot.value) }
+    }
+
+    private func takeSlots() -> [UnsafeSendable<OpaquePointer>] {
+        slots.withLock { s in
+            defer { s.removeAll() }
+            return s
         }
     }
 
@@ -125,9 +149,30 @@ public final class BusObject: Sendable {
             return s.exported && !s.removed
         }
         guard wasExported else { return }
-        connection.perform { [self] in
-            _ = sd_bus_emit_object_removed(connection.bus, path)
-            unregister()
+        let slots = takeSlots()
+        let (connection, path, registrations) = (self.connection, self.path, self.registrations)
+        connection.release {
+            if !connection.busReleased.load(ordering: .sequentiallyConsistent) {
+                _ = sd_bus_emit_object_removed(connection.bus, path)
+            }
+            for slot in slots { sd_bus_slot_unref(slot.value) }
+            _ = registrations  // the vtables outlive the slots that point at them
+        }
+    }
+
+    /// Dropped without `remove()`: taken off the bus as `remove()` does (InterfacesRemoved, then the slots on the
+    /// bus thread, then the vtables they point at).
+    deinit {
+        let slots = takeSlots()
+        guard !slots.isEmpty else { return }
+        let announce = state.withLock { $0.exported && !$0.removed }
+        let (connection, path, registrations) = (self.connection, self.path, self.registrations)
+        connection.release {
+            if announce && !connection.busReleased.load(ordering: .sequentiallyConsistent) {
+                _ = sd_bus_emit_object_removed(connection.bus, path)
+            }
+            for slot in slots { sd_bus_slot_unref(slot.value) }
+            _ = registrations
         }
     }
 }

@@ -12,7 +12,8 @@ final class InterfaceRegistration: @unchecked Sendable {
     let properties: [String: BusProperty]
     let signals: Set<String>
     let store: PropertyStore
-    unowned let connection: BusConnection
+    /// Strong: a registration may outlive its object (until the bus thread has released the slots).
+    let connection: BusConnection
     /// The vtable array and the strings it references, freed in deinit (after the slot is gone).
     private(set) var vtable: UnsafeMutablePointer<sd_bus_vtable>
     private var strings: [UnsafeMutableRawPointer] = []
@@ -83,23 +84,28 @@ final class InterfaceRegistration: @unchecked Sendable {
     // MARK: Dispatch (bus thread)
 
     func dispatch(_ m: OpaquePointer, _ retError: UnsafeMutablePointer<sd_bus_error>?) -> Int32 {
-        let member = String(cString: sd_bus_message_get_member(m))
+        let member = sd_bus_message_get_member(m).map { String(cString: $0) } ?? ""
+        let path = sd_bus_message_get_path(m).map { String(cString: $0) } ?? ""
         guard let method = methods[member] else {
-            return setError(retError, .notSupported("\(name) has no method \(member)"))
+            return setError(retError, .notSupported("\(name) has no method \(BerthError.quote(member))"))
         }
         let call: BusCall
         do {
             call = BusCall(
                 arguments: try MessageCodec.readAll(m),
-                sender: sd_bus_message_get_sender(m).map { String(cString: $0) } ?? "",
-                path: sd_bus_message_get_path(m).map { String(cString: $0) } ?? "", member: member)
+                sender: sd_bus_message_get_sender(m).map { String(cString: $0) } ?? "", path: path, member: member)
         } catch {
-            return setError(retError, .invalidArgument("\(name).\(member): cannot read the arguments: \(error)"))
+            let argument = method.inputs.indices.contains(error.index)
+                ? "argument \(error.index + 1) '\(method.inputs[error.index].name)' (\(method.inputs[error.index].signature))"
+                : "argument \(error.index + 1)"
+            return setError(retError, .invalidArgument("\(name).\(member) on \(path): cannot read \(argument): \(error.reason)"))
         }
+        let outputs = method.outputs
+        let what = "\(name).\(member) on \(path)"
         switch method.handler {
         case .sync(let body):
             do {
-                sendReply(to: m, try body(call))
+                sendReply(to: m, try body(call), outputs: outputs, what: what)
                 return 1
             } catch {
                 return setError(retError, describe(error, call))
@@ -112,10 +118,13 @@ final class InterfaceRegistration: @unchecked Sendable {
             Task {
                 let result: Result<[DBusValue], BerthError>
                 do { result = .success(try await body(call)) } catch { result = .failure(describe(error, call)) }
-                connection.perform {
-                    switch result {
-                    case .success(let values): sendReply(to: message.value, values)
-                    case .failure(let failure): sendErrorReply(to: message.value, failure)
+                // `release`: the message is unreferenced even when the connection has ended meanwhile.
+                connection.release {
+                    if !connection.busReleased.load(ordering: .sequentiallyConsistent) {
+                        switch result {
+                        case .success(let values): sendReply(to: message.value, values, outputs: outputs, what: what)
+                        case .failure(let failure): sendErrorReply(to: message.value, failure)
+                        }
                     }
                     sd_bus_message_unref(message.value)
                 }
@@ -124,6 +133,7 @@ final class InterfaceRegistration: @unchecked Sendable {
         }
     }
 
+    /// A handler's error as the reply's error: a BerthError keeps its code; anything else is `Failed`.
     private var describe: @Sendable (any Error, BusCall) -> BerthError {
         { [name] error, call in
             if let error = error as? BerthError { return error }
@@ -150,8 +160,12 @@ final class InterfaceRegistration: @unchecked Sendable {
         guard let declared = properties[property], let setter = declared.setter else {
             return setError(retError, .accessDenied("\(name).\(property) on \(path) is read-only"))
         }
+        let value: DBusValue
+        do { value = try MessageCodec.readValue(m) } catch {
+            return setError(
+                retError, .invalidArgument("cannot read the new value of \(name).\(property) on \(path): \(error.reason)"))
+        }
         do {
-            let value = try MessageCodec.readValue(m)
             let sender = sd_bus_message_get_sender(m).map { String(cString: $0) } ?? ""
             try setter(value, sender)
             let changed = store.values.withLock { values -> Bool in
@@ -167,6 +181,9 @@ final class InterfaceRegistration: @unchecked Sendable {
             }
             return 1
         } catch {
+            if !(error is BerthError) {
+                busLogger.error("setting \(name).\(property) on \(path) failed: \(error)")
+            }
             return setError(retError, BerthError.wrapping(error))
         }
     }
@@ -178,44 +195,67 @@ extension BerthError {
 
 // MARK: - Replies
 
-func sendReply(to call: OpaquePointer, _ values: [DBusValue]) {
+/// Sends the method return of `call`; a value sd-bus refuses (a string with NUL or U+10FFFF, a bad object path,
+/// a wrong type) turns into an error reply naming the output argument, so the caller always gets an answer.
+func sendReply(to call: OpaquePointer, _ values: [DBusValue], outputs: [BusArg] = [], what: String = "the method") {
     var reply: OpaquePointer? = nil
-    guard sd_bus_message_new_method_return(call, &reply) >= 0, let reply else { return }
+    var r = sd_bus_message_new_method_return(call, &reply)
+    guard r >= 0, let reply else {
+        sendErrorReply(to: call, .failed("cannot reply to \(what): \(systemErrorText(-r))"))
+        return
+    }
     defer { sd_bus_message_unref(reply) }
     do {
         try MessageCodec.append(reply, values)
-        _ = sd_bus_send(nil, reply, nil)
     } catch {
-        sendErrorReply(to: call, .failed("cannot send the reply: \(error)"))
+        let argument = outputs.indices.contains(error.index)
+            ? "its output \(error.index + 1) '\(outputs[error.index].name)' (\(outputs[error.index].signature))"
+            : "its output \(error.index + 1)"
+        busLogger.error("cannot reply to \(what): \(argument): \(error.reason)")
+        sendErrorReply(to: call, .failed("cannot reply to \(what): \(argument): \(error.reason)"))
+        return
+    }
+    r = sd_bus_send(nil, reply, nil)
+    if r < 0 {
+        busLogger.error("cannot send the reply of \(what): \(systemErrorText(-r))")
+        // Too big for the bus, most likely: the caller still gets an answer.
+        sendErrorReply(to: call, .failed("cannot send the reply of \(what): \(systemErrorText(-r))"))
     }
 }
 
+/// Every error reply goes through here or `setError`: the message is capped and made acceptable to sd-bus
+/// (`BerthError.busMessage`).
 func sendErrorReply(to call: OpaquePointer, _ failure: BerthError) {
     var error = sd_bus_error()
-    _ = sd_bus_error_set(&error, failure.code.dbusName, failure.message)
-    _ = sd_bus_reply_method_error(call, &error)
+    _ = sd_bus_error_set(&error, failure.code.dbusName, failure.busMessage)
+    let r = sd_bus_reply_method_error(call, &error)
+    if r < 0 { busLogger.error("cannot send the error reply \(failure.code.dbusName): \(systemErrorText(-r))") }
     sd_bus_error_free(&error)
 }
 
 @discardableResult
 private func setError(_ error: UnsafeMutablePointer<sd_bus_error>?, _ failure: BerthError) -> Int32 {
-    sd_bus_error_set(error, failure.code.dbusName, failure.message)
+    sd_bus_error_set(error, failure.code.dbusName, failure.busMessage)
 }
 
 // MARK: - Trampolines (C function pointers; userdata is the InterfaceRegistration)
 
-private func registration(_ userdata: UnsafeMutableRawPointer?) -> InterfaceRegistration {
-    Unmanaged<InterfaceRegistration>.fromOpaque(userdata!).takeUnretainedValue()
+private func registration(_ userdata: UnsafeMutableRawPointer) -> InterfaceRegistration {
+    Unmanaged<InterfaceRegistration>.fromOpaque(userdata).takeUnretainedValue()
 }
 
 private let methodTrampoline: sd_bus_message_handler_t = { m, userdata, error in
-    registration(userdata).dispatch(m!, error)
+    guard let m, let userdata else { return -EINVAL }
+    return registration(userdata).dispatch(m, error)
 }
 
 private let propertyGetTrampoline: sd_bus_property_get_t = { _, _, _, property, reply, userdata, error in
-    registration(userdata).getProperty(String(cString: property!), into: reply!, error)
+    guard let property, let reply, let userdata else { return -EINVAL }
+    return registration(userdata).getProperty(String(cString: property), into: reply, error)
 }
 
 private let propertySetTrampoline: sd_bus_property_set_t = { _, path, _, property, value, userdata, error in
-    registration(userdata).setProperty(String(cString: property!), path: String(cString: path!), from: value!, error)
+    guard let property, let value, let userdata else { return -EINVAL }
+    return registration(userdata).setProperty(
+        String(cString: property), path: path.map { String(cString: $0) } ?? "", from: value, error)
 }

@@ -50,6 +50,65 @@ public struct BerthError: Error, Sendable, Equatable, CustomStringConvertible {
         if let error = error as? BerthError { return error }
         return .failed(String(describing: error))
     }
+
+    /// The most a message carries over the bus, in UTF-8 bytes. Every error reply passes through `busMessage`,
+    /// which cuts a longer message (a value a client sent, quoted whole) and marks the cut with the full size.
+    public static let maxBusMessageBytes = 1024
+
+    /// `message` as it goes out in an error reply: at most `maxBusMessageBytes` (the start kept, then
+    /// `…(N bytes)`), and with what sd-bus refuses in a string (NUL, U+10FFFF and the other noncharacters)
+    /// replaced by U+FFFD, so that the reply is always sent.
+    public var busMessage: String {
+        var text = message
+        let size = text.utf8.count
+        if size > Self.maxBusMessageBytes {
+            let marker = "…(\(size) bytes)"
+            text = Self.prefix(text, utf8Bytes: Self.maxBusMessageBytes - marker.utf8.count) + marker
+        }
+        return BusText.sanitized(text)
+    }
+
+    /// A value quoted for an error message: in double quotes, at most `limit` characters (a longer value is cut
+    /// and its full size given: `"abc…" (1048576 bytes)`), control characters, quotes, backslashes and what sd-bus
+    /// refuses escaped. Use it whenever a message names a value a client sent.
+    public static func quote(_ value: String, limit: Int = 200) -> String {
+        var out = "\""
+        var shown = 0
+        var cut = false
+        for scalar in value.unicodeScalars {
+            if shown == limit {
+                cut = true
+                break
+            }
+            shown += 1
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F || BusText.refuses(scalar) {
+                    out += "\\u{" + String(scalar.value, radix: 16) + "}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += cut ? "…\"" : "\""
+        if cut { out += " (\(value.utf8.count) bytes)" }
+        return out
+    }
+
+    /// The longest start of `text` of at most `bytes` UTF-8 bytes that does not split a character's encoding.
+    static func prefix(_ text: String, utf8Bytes bytes: Int) -> String {
+        let utf8 = Array(text.utf8.prefix(max(0, bytes) + 1))
+        guard utf8.count > bytes else { return text }
+        var end = max(0, bytes)
+        // Back up over continuation bytes (10xxxxxx) so the cut falls before a scalar's first byte.
+        while end > 0, utf8[end] & 0xC0 == 0x80 { end -= 1 }
+        return String(decoding: utf8[..<end], as: UTF8.self)
+    }
 }
 
 /// An error of the operating system: the call that failed and errno, as a sentence.
