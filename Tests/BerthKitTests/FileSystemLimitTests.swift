@@ -66,7 +66,7 @@ import Testing
             var done: Bool { text.withLock { $0 != nil } }
         }
         let outcome = Outcome()
-        OSThread.start(name: "fifo-read") {
+        try OSThread.start(name: "fifo-read") {
             let text: String
             do {
                 _ = try FileSystem.read(path)

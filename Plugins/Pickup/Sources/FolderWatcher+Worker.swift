@@ -17,7 +17,14 @@ final class SerialWorker: Sendable {
             queue.running = true
             return true
         }
-        if startThread { OSThread.start(name: name) { [self] in drain() } }
+        guard startThread else { return }
+        do {
+            try OSThread.start(name: name) { [self] in drain() }
+        } catch {
+            // The work stays queued; the next submit tries to start the thread again.
+            queue.withLock { $0.running = false }
+            Logger(label: "berth.pickup").error("\(BerthError.wrapping(error).message); pickup's watcher work waits")
+        }
     }
 
     /// Runs `work` on the worker and returns its result (the caller's task waits; no thread of the pool does).
