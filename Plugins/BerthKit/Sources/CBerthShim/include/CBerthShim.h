@@ -91,4 +91,7 @@ int cberth_timerfd_arm_absolute(int timer_fd, uint64_t monotonic_usec);
 // SQLite's SQLITE_TRANSIENT is a macro cast that does not import.
 sqlite3_destructor_type cberth_sqlite_transient(void);
 
+// The plugin ABI key (PluginABI.key): built at compile time in whoever compiles it.
+#include "berth_abi.h"
+
 #endif
