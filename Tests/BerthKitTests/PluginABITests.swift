@@ -28,28 +28,64 @@ import Testing
         return FileSystem.directoryName(real) + "/swift-api-digester"
     }
 
-    /// `swift-api-digester -dump-sdk -abi` of `module` found in `modulesDir`, as JSON.
-    static func dump(module: String, modulesDir: String, extra: [String] = []) async throws -> Data {
+    /// `swift-api-digester -dump-sdk` of `module` found in `modulesDir`: its `ABIRoot` tree.
+    static func dump(module: String, modulesDir: String, abi: Bool, extra: [String] = []) async throws -> [String: Any] {
         let out = NSTemporaryDirectory() + "berth-abi-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try await Command.run(
-            [try digester(), "-dump-sdk", "-abi", "-avoid-location", "-avoid-tool-args", "-module", module, "-I", modulesDir]
-                + extra + ["-o", out], timeout: .seconds(180))
-        guard r.status == 0, let data = FileManager.default.contents(atPath: out) else {
+            [try digester(), "-dump-sdk"] + (abi ? ["-abi"] : []) + ["-avoid-location", "-avoid-tool-args", "-module", module]
+                + ["-I", modulesDir] + extra + ["-o", out], timeout: .seconds(180))
+        guard r.status == 0, let data = FileManager.default.contents(atPath: out),
+            let top = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let root = top["ABIRoot"] as? [String: Any]
+        else {
             throw TestFailure("swift-api-digester could not dump \(module) from \(modulesDir): \(r)")
         }
-        return data
+        return root
     }
 
-    /// A digester dump as text, one line per node, depth-first in the dump's order (declaration order, which also
+    static func childLists(_ node: [String: Any]) -> [(String, [[String: Any]])] {
+        node.keys.sorted().compactMap { key in (node[key] as? [[String: Any]]).flatMap { $0.isEmpty ? nil : (key, $0) } }
+    }
+
+    /// The interface of a module as plugins see it: the `-abi` dump (every public and `@usableFromInline`
+    /// declaration and the stored properties, private ones too, that fix a type's layout), without the internal
+    /// declarations a debug build's `-enable-testing` adds to it. A declaration stays when the API dump (which
+    /// testing does not widen) has its usr, when it is `@usableFromInline`, or when it is a stored property of a
+    /// type that stays; the accessors of what stays stay with it. This is the dump a build without testing gives.
+    static func interface(module: String, modulesDir: String, extra: [String] = []) async throws -> [String: Any] {
+        let abi = try await dump(module: module, modulesDir: modulesDir, abi: true, extra: extra)
+        let api = try await dump(module: module, modulesDir: modulesDir, abi: false, extra: extra)
+        var published: Set<String> = []
+        func collect(_ node: [String: Any]) {
+            if node["declKind"] != nil, let usr = node["usr"] as? String { published.insert(usr) }
+            for (_, list) in childLists(node) { list.forEach(collect) }
+        }
+        collect(api)
+        func filter(_ node: [String: Any], parentIsType: Bool) -> [String: Any]? {
+            if node["declKind"] != nil {
+                let attributes = node["declAttributes"] as? [String] ?? []
+                let stays = (node["usr"] as? String).map(published.contains) == true
+                    || attributes.contains("UsableFromInline")
+                    || (node["hasStorage"] as? Bool == true && parentIsType)
+                guard stays else { return nil }
+            }
+            var out = node
+            let isType = node["kind"] as? String == "TypeDecl"
+            for (key, list) in childLists(node) where key != "accessors" {
+                out[key] = list.compactMap { filter($0, parentIsType: isType) }
+            }
+            return out
+        }
+        return filter(abi, parentIsType: false) ?? [:]
+    }
+
+    /// An interface tree as text, one line per node, depth-first in the dump's order (declaration order, which also
     /// fixes stored properties' and enum cases' binary order): every attribute of the node (kind, names, mangled
     /// name, declaration attributes, binary order, ...) sorted by key, then its child lists (children, accessors,
     /// conformances). Imports are left out (a debug build imports SwiftOnoneSupport, a release build does not).
     /// Source locations and tool arguments are not in the dump (`-avoid-location -avoid-tool-args`).
-    static func normalise(_ json: Data) throws -> [String] {
-        guard let top = try JSONSerialization.jsonObject(with: json) as? [String: Any],
-            let root = top["ABIRoot"] as? [String: Any]
-        else { throw TestFailure("not a swift-api-digester dump") }
+    static func normalise(_ root: [String: Any]) -> [String] {
         var lines: [String] = []
         func render(_ value: Any) -> String {
             if let list = value as? [Any] { return "[" + list.map(render).joined(separator: ",") + "]" }
@@ -58,14 +94,9 @@ import Testing
         func visit(_ node: [String: Any], depth: Int) {
             if node["kind"] as? String == "Import" { return }
             let indent = String(repeating: " ", count: depth)
-            var scalars: [String] = []
-            var lists: [(String, [[String: Any]])] = []
-            for key in node.keys.sorted() {
-                if let list = node[key] as? [[String: Any]], !list.isEmpty {
-                    lists.append((key, list))
-                } else {
-                    scalars.append("\(key)=\(render(node[key]!))")
-                }
+            let lists = childLists(node)
+            let scalars = node.keys.sorted().filter { key in !lists.contains { $0.0 == key } }.compactMap { key in
+                (node[key] as? [[String: Any]])?.isEmpty == true ? nil : "\(key)=\(render(node[key]!))"
             }
             lines.append(indent + scalars.joined(separator: " "))
             for (key, list) in lists {
@@ -78,11 +109,8 @@ import Testing
     }
 
     /// A short listing for people (ABI.lock): one line per declaration, with its types, stored-property order and
-    /// attributes, so a review sees what changed. The hash covers the whole normalised dump, not only this.
-    static func listing(_ json: Data) throws -> [String] {
-        guard let top = try JSONSerialization.jsonObject(with: json) as? [String: Any],
-            let root = top["ABIRoot"] as? [String: Any]
-        else { throw TestFailure("not a swift-api-digester dump") }
+    /// attributes, so a review sees what changed. The hash covers the whole normalised interface, not only this.
+    static func listing(_ root: [String: Any]) -> [String] {
         var lines: [String] = []
         func visit(_ node: [String: Any], depth: Int) {
             let children = node["children"] as? [[String: Any]] ?? []
@@ -115,9 +143,9 @@ import Testing
         var full: [String] = []
         var listing: [String] = []
         for module in modules {
-            let json = try await dump(module: module, modulesDir: modulesDir, extra: ["-Xcc", "-fmodule-map-file=" + shimMap])
-            full += ["== \(module)"] + (try normalise(json))
-            listing += ["== \(module)"] + (try Self.listing(json))
+            let tree = try await interface(module: module, modulesDir: modulesDir, extra: ["-Xcc", "-fmodule-map-file=" + shimMap])
+            full += ["== \(module)"] + normalise(tree)
+            listing += ["== \(module)"] + Self.listing(tree)
         }
         let hash = try await sha256(full.joined(separator: "\n") + "\n")
         // The revision part of the host's key: "berthkit 0.1 api 6 interface ..." -> "6".
@@ -193,7 +221,9 @@ import Testing
                 prefix: String,
                 width: Int
             ) -> String { prefix + name }
+            func helper() -> Int { count }
         }
+        final class Internal { var x = 0 }
 
         """
 
@@ -203,10 +233,11 @@ import Testing
         try FileSystem.writeAtomically(dir + "/Probe.swift", text: source)
         let swiftc = try Command.resolve("swiftc")
         let r = try await Command.run(
-            [swiftc, "-emit-module", "-parse-as-library", "-module-name", "Probe", dir + "/Probe.swift", "-o", dir + "/Probe.swiftmodule"],
+            [swiftc, "-emit-module", "-enable-testing", "-parse-as-library", "-module-name", "Probe", dir + "/Probe.swift"]
+                + ["-o", dir + "/Probe.swiftmodule"],
             timeout: .seconds(180))
         guard r.status == 0 else { throw TestFailure("swiftc: \(r)") }
-        return try await sha256(normalise(try dump(module: "Probe", modulesDir: dir)).joined(separator: "\n"))
+        return try await sha256(normalise(try await interface(module: "Probe", modulesDir: dir)).joined(separator: "\n"))
     }
 
     @Test func aLayoutChangeOrAMultiLineSignatureChangeChangesTheHashAndABodyChangeDoesNot() async throws {
@@ -220,9 +251,13 @@ import Testing
         // The second line of a multi-line signature.
         let signature = try await Self.probeHash(
             Self.base.replacingOccurrences(of: "width: Int\n", with: "width: Int32\n"), in: root + "/signature")
-        // A body and a comment: the interface is the same.
+        // A body, a comment and internal declarations (which a debug build's -enable-testing puts in the dump): the
+        // interface is the same.
         let body = try await Self.probeHash(
-            Self.base.replacingOccurrences(of: "{ prefix + name }", with: "{ name + prefix }  // reversed"), in: root + "/body")
+            Self.base.replacingOccurrences(of: "{ prefix + name }", with: "{ name + prefix }  // reversed")
+                .replacingOccurrences(of: "func helper() -> Int { count }", with: "func helper(twice: Bool) -> Int { count }")
+                .replacingOccurrences(of: "final class Internal { var x = 0 }", with: "final class Internal { var x = 0; var y = 1 }"),
+            in: root + "/body")
         #expect(layout != base)
         #expect(signature != base)
         #expect(body == base)
