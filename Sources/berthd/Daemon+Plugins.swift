@@ -203,12 +203,18 @@ extension Daemon {
                     if record.plugin != nil { record.setState("disabled") }
                 } else if record.isActive {
                     guard section?.strippingMarks() != record.currentSection?.strippingMarks() else { continue }
-                    do {
-                        try await record.plugin?.reload(config: section)
-                        record.setSection(section)
-                    } catch {
-                        failures.append("plugin \"\(record.id)\": \(BerthError.wrapping(error).message)")
+                    // Under the plugin's lifecycle lock: a RestartPlugin or a retry never runs beside its reload.
+                    let failure = await record.lifecycle.withLock { () async -> String? in
+                        guard record.isActive else { return nil }
+                        do {
+                            try await record.plugin?.reload(config: section)
+                            record.setSection(section)
+                            return nil
+                        } catch {
+                            return "plugin \"\(record.id)\": \(BerthError.wrapping(error).message)"
+                        }
                     }
+                    if let failure { failures.append(failure) }
                 } else if record.plugin != nil,
                     record.state == "disabled" || record.lastError == "start-failed"
                         || section?.strippingMarks() != record.currentSection?.strippingMarks()
