@@ -48,7 +48,10 @@ func pluginTests(_ name: String) -> Target {
         name: "\(name)Tests", dependencies: [.target(name: "\(name)Plugin"), kit, "BerthTestSupport"], path: "Plugins/\(name)/Tests",
         swiftSettings: strict)
 }
-let fixtures = [fixture("TestFixtureGood"), fixture("TestFixtureBadABI"), fixture("TestFixtureNoEntry")]
+let fixtures = [
+    fixture("TestFixtureGood"), fixture("TestFixtureBadABI"), fixture("TestFixtureNoEntry"), fixture("TestFixtureFlaky"),
+    fixture("TestFixtureOtherCompiler"),
+]
 
 let package = Package(
     name: "berth",

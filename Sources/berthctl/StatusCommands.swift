@@ -38,8 +38,9 @@ struct StatusCommand: AsyncParsableCommand {
 }
 
 struct PluginsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plugins", abstract: "List plugins and their state.")
-    @OptionGroup var bus: BusOptions
+    static let configuration = CommandConfiguration(
+        commandName: "plugins", abstract: "List plugins and their state, or restart one.",
+        subcommands: [PluginsListCommand.self, PluginsRestartCommand.self], defaultSubcommand: PluginsListCommand.self)
     static let keys = ["id", "version", "state", "path", "error"]
 
     /// id, version, state, object path, error message.
@@ -54,13 +55,37 @@ struct PluginsCommand: AsyncParsableCommand {
         }
         return rows
     }
+}
+
+struct PluginsListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List plugins and their state (the default).")
+    @OptionGroup var bus: BusOptions
 
     func run() async throws {
         try await CLI.run(bus) {
-            let rows = try await Self.fetch(try BusTarget.resolve(bus).connect())
-            if bus.json { return Output.json(Self.keys, rows.map { $0.map(JSON.string) }) }
+            let rows = try await PluginsCommand.fetch(try BusTarget.resolve(bus).connect())
+            if bus.json { return Output.json(PluginsCommand.keys, rows.map { $0.map(JSON.string) }) }
             Output.table(["ID", "VERSION", "STATE", "ERROR"], rows.map { [$0[0], $0[1].isEmpty ? "-" : $0[1], $0[2], $0[4]] },
                 empty: "no plugins loaded")
+        }
+    }
+}
+
+struct PluginsRestartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart", abstract: "Stop a plugin if it is active and start it again (Manager.RestartPlugin).",
+        discussion: "Also brings back a plugin whose start failed, without waiting for its automatic retry.")
+    @OptionGroup var bus: BusOptions
+    @Argument(help: "The plugin's id (see `berthctl plugins`).") var id: String
+
+    func run() async throws {
+        try await CLI.run(bus) {
+            let connection = try BusTarget.resolve(bus).connect()
+            _ = try await connection.manager("RestartPlugin", [.string(id)], timeout: .seconds(120))
+            let state = try await connection.berthProperty(
+                Berth.root + "/plugin/" + id, "org.berth.Berth1.Plugin", "State").string ?? "?"
+            if bus.json { return Output.line(JSON.object([("id", .string(id)), ("state", .string(state))]).text) }
+            print("plugin \(id) restarted: \(state)")
         }
     }
 }

@@ -43,31 +43,116 @@ extension Daemon {
         manager?.set("Plugins", .objectPaths(records.map(\.object.path)))
     }
 
-    /// Validates the section and starts the plugin; any failure leaves it `failed` with the reason.
-    func start(_ record: PluginRecord, section: ConfigNode?) async {
-        guard let plugin = record.plugin else { return }
+    /// Starts the plugin under its lifecycle lock; see `startLocked`.
+    @discardableResult
+    func start(_ record: PluginRecord, section: ConfigNode?) async -> PluginFailure? {
+        await record.lifecycle.withLock { await self.startLocked(record, section: section, retrying: false) }
+    }
+
+    /// Validates the section and starts the plugin; any failure leaves it `failed` with the reason. A failure that
+    /// can pass (a full disk, a device not there yet: anything but an invalid config or an unsupported host) is
+    /// retried by itself with backoff (`PluginRecord.retryDelay`), and the plugin shows `failed`/`start-failed`
+    /// while it waits. The caller holds `record.lifecycle`.
+    func startLocked(_ record: PluginRecord, section: ConfigNode?, retrying: Bool) async -> PluginFailure? {
+        guard let plugin = record.plugin else { return nil }
+        if !retrying { record.cancelRetry(resetBackoff: true) }
         record.setSection(section)
         if withState({ $0.config.disabledPlugins.contains(record.id) }) {
             record.setState("disabled")
-            return
+            return nil
         }
         do {
             try plugin.validate(config: section)
         } catch {
-            record.setState("failed", failure: PluginFailure(code: "invalid-config", message: BerthError.wrapping(error).message))
-            logger.error("plugin \(record.id): \(BerthError.wrapping(error).message)")
-            return
+            let failure = PluginFailure(code: "invalid-config", message: BerthError.wrapping(error).message)
+            record.setState("failed", failure: failure)
+            logger.error("plugin \(record.id): \(failure.message)")
+            return failure
         }
         do {
             let context = try makeContext(for: record, section: section)
             try await plugin.start(context: context)
+            record.resetBackoff()
             record.setState("active", failure: PluginFailure(code: "", message: ""))
             logger.info("plugin \(record.id) \(plugin.version) active")
+            return nil
         } catch {
-            let message = "plugin \"\(record.id)\" failed to start: \(BerthError.wrapping(error).message)"
-            record.setState("failed", failure: PluginFailure(code: "start-failed", message: message))
-            logger.error("\(message)")
+            let error = BerthError.wrapping(error)
+            let message = "plugin \"\(record.id)\" failed to start: \(error.message)"
+            let failure = PluginFailure(code: Self.startFailureCode(error), message: message)
+            record.setState("failed", failure: failure)
             await plugin.stop()
+            if failure.code == "start-failed", !withState({ $0.stopping }) {
+                let delay = record.scheduleRetry { token, delay in
+                    Task { [weak self] in await self?.retry(record, token: token, after: delay) }
+                }
+                logger.error("\(message) (retrying in \(delay.components.seconds) s)")
+            } else {
+                logger.error("\(message)")
+            }
+            return failure
+        }
+    }
+
+    /// `start-failed` (retried) for a failure that can pass; `invalid-config`/`not-supported` (not retried) for one
+    /// that cannot pass without a change of config or host.
+    static func startFailureCode(_ error: BerthError) -> String {
+        switch error.code {
+        case .invalidConfig, .invalidArgument: "invalid-config"
+        case .notSupported: "not-supported"
+        default: "start-failed"
+        }
+    }
+
+    /// The automatic retry: sleeps, then starts the plugin again unless something else started, restarted,
+    /// disabled or stopped it meanwhile (which cancels or replaces this retry).
+    private func retry(_ record: PluginRecord, token: UInt64, after delay: Duration) async {
+        do { try await Task.sleep(for: delay) } catch { return }
+        await record.lifecycle.withLock {
+            guard record.claimRetry(token), !self.withState({ $0.stopping }), !record.isActive else { return }
+            let section = self.withState { $0.config.sections[record.id] }
+            self.logger.info("plugin \(record.id): retrying its start")
+            _ = await self.startLocked(record, section: section, retrying: true)
+        }
+    }
+
+    /// `Manager.RestartPlugin`: stops the plugin if it is active and starts it again (a pending retry is dropped
+    /// and the backoff starts over). Fails when the plugin does not exist, did not load, is disabled, or when its
+    /// start fails (then it is `failed`, and retried if the reason can pass).
+    func restartPlugin(id: String) async throws {
+        let (record, all, disabled, stopping) = withState { s in
+            (s.records.first { $0.id == id }, s.records.map(\.id), s.config.disabledPlugins.contains(id), s.stopping)
+        }
+        guard let record else {
+            throw BerthError.notFound(
+                "plugin \"\(id)\" does not exist (plugins: \(all.isEmpty ? "none" : all.sorted().joined(separator: ", ")))")
+        }
+        guard let plugin = record.plugin else {
+            throw BerthError(
+                .pluginFailed, "plugin \"\(id)\" cannot be restarted: its file did not load (\(record.lastError)): \(record.lastErrorMessage)")
+        }
+        if disabled {
+            throw BerthError.busy("plugin \"\(id)\" is disabled (disabled_plugins in \(paths.configFile)): enable it and reload")
+        }
+        if stopping { throw BerthError.busy("plugin \"\(id)\" cannot be restarted: berthd is stopping") }
+        let failure = await record.lifecycle.withLock { () async -> PluginFailure? in
+            record.cancelRetry(resetBackoff: true)
+            if record.isActive {
+                logger.info("plugin \(id): restarting by request")
+                await plugin.stop()
+                record.setState("loaded")
+            }
+            let section = self.withState { $0.config.sections[id] }
+            return await self.startLocked(record, section: section, retrying: false)
+        }
+        if let failure { throw BerthError(.pluginFailed, failure.message) }
+    }
+
+    /// Stops an active plugin under its lifecycle lock and drops a pending retry.
+    func stopPlugin(_ record: PluginRecord) async {
+        record.cancelRetry(resetBackoff: false)
+        await record.lifecycle.withLock {
+            if record.isActive { await record.plugin?.stop() }
         }
     }
 
@@ -118,18 +203,24 @@ extension Daemon {
                 let section = config.sections[record.id]
                 let disabled = config.disabledPlugins.contains(record.id)
                 if disabled {
-                    if record.isActive { await record.plugin?.stop() }
+                    await stopPlugin(record)
                     if record.plugin != nil { record.setState("disabled") }
                 } else if record.isActive {
                     guard section?.strippingMarks() != record.currentSection?.strippingMarks() else { continue }
-                    do {
-                        try await record.plugin?.reload(config: section)
-                        record.setSection(section)
-                    } catch {
-                        failures.append("plugin \"\(record.id)\": \(BerthError.wrapping(error).message)")
+                    // Under the plugin's lifecycle lock: a RestartPlugin or a retry never runs beside its reload.
+                    let failure = await record.lifecycle.withLock { () async -> String? in
+                        guard record.isActive else { return nil }
+                        do {
+                            try await record.plugin?.reload(config: section)
+                            record.setSection(section)
+                            return nil
+                        } catch {
+                            return "plugin \"\(record.id)\": \(BerthError.wrapping(error).message)"
+                        }
                     }
+                    if let failure { failures.append(failure) }
                 } else if record.plugin != nil,
-                    record.state == "disabled"
+                    record.state == "disabled" || record.lastError == "start-failed"
                         || section?.strippingMarks() != record.currentSection?.strippingMarks()
                 {
                     await start(record, section: section)

@@ -44,11 +44,13 @@ final class Daemon: Sendable {
             BerthLogging.bootstrap(level: config.logLevel)
             // Grandchildren of supervised services are re-parented to berthd, which reaps them.
             try Supervisor.becomeSubreaper()
-            let lock = try InstanceLock(path: paths.lockFile)
+            let lock = try InstanceLock(path: paths.lockFile, guarding: "runtime folder")
             try FileSystem.makeDirectories(paths.stateDir, mode: 0o755)
+            let stateLock = try InstanceLock(path: paths.stateLockFile, guarding: "state folder")
             let connection = try BusConnection(options.bus, description: "berthd")
             let daemon = Daemon(options: options, paths: paths, config: config, connection: connection)
             let code = await daemon.run(root: root)
+            _ = consume stateLock
             _ = consume lock
             return code
         } catch {
@@ -164,9 +166,10 @@ final class Daemon: Sendable {
         logger.info("stopped")
     }
 
+    /// Stops every plugin in reverse start order; no retry starts one again after this.
     private func stopPlugins() async {
-        for record in PluginDiscovery.startOrder(records).reversed() where record.isActive {
-            await record.plugin?.stop()
-        }
+        state.withLock { $0.stopping = true }
+        for record in records { record.cancelRetry(resetBackoff: false) }
+        for record in PluginDiscovery.startOrder(records).reversed() { await stopPlugin(record) }
     }
 }

@@ -9,6 +9,8 @@ struct DaemonPaths: Sendable, Equatable {
     var stateDir: String
     var runtimeDir: String
     var lockFile: String { runtimeDir + "/berthd.lock" }
+    /// The state folder's own lock: two daemons must never share a state folder, whatever their runtime folders.
+    var stateLockFile: String { stateDir + "/berthd.lock" }
 
     static func resolve(_ options: DaemonOptions, environment: (String) -> String? = env) throws -> DaemonPaths {
         let configFile: String

@@ -18,6 +18,10 @@ enum ManagerInterface {
                     try await daemon.reload()
                     return []
                 },
+                .async("RestartPlugin", in: [BusArg("id", "s")]) { call in
+                    try await daemon.restartPlugin(id: call.string(0))
+                    return []
+                },
                 .sync("Shutdown") { _ in
                     daemon.requestShutdown(reason: "Shutdown() called over D-Bus")
                     return []

@@ -8,7 +8,23 @@ final class PluginRecord: Sendable {
     let path: String
     let plugin: (any BerthPlugin)?
     let object: BusObject
+    /// Serialises this plugin's start, stop, restart and retries (never held across another record's).
+    let lifecycle = AsyncLock()
     private let section = Mutex<ConfigNode?>(nil)
+    private let retry = Mutex<Retry>(Retry())
+
+    /// The automatic restart after a start failure that can pass: `failures` in a row so far (the backoff doubles
+    /// with each), and the task that sleeps until the next attempt, with a token so a stale task can tell.
+    struct Retry {
+        var failures = 0
+        var token: UInt64 = 0
+        var task: Task<Void, Never>?
+    }
+
+    /// The first retry waits 1 s, each next one twice as long, at most 60 s.
+    static func retryDelay(afterFailures failures: Int) -> Duration {
+        .seconds(min(60, 1 << min(max(failures - 1, 0), 6)))
+    }
 
     init(id: String, path: String, plugin: (any BerthPlugin)?, object: BusObject) {
         self.id = id
@@ -45,6 +61,40 @@ final class PluginRecord: Sendable {
 
     var currentSection: ConfigNode? { section.withLock { $0 } }
     func setSection(_ node: ConfigNode?) { section.withLock { $0 = node } }
+    var lastError: String { object.get("LastError")?.string ?? "" }
+
+    /// Counts a failure that can pass and arms `makeTask(token, delay)` as the one pending retry; returns the delay.
+    func scheduleRetry(_ makeTask: (UInt64, Duration) -> Task<Void, Never>) -> Duration {
+        retry.withLock { r in
+            r.task?.cancel()
+            r.failures += 1
+            r.token &+= 1
+            let delay = Self.retryDelay(afterFailures: r.failures)
+            r.task = makeTask(r.token, delay)
+            return delay
+        }
+    }
+
+    /// The pending retry task claims its turn: true only if it is still the armed one (not cancelled, not replaced).
+    func claimRetry(_ token: UInt64) -> Bool {
+        retry.withLock { r in
+            guard r.token == token, let task = r.task, !task.isCancelled else { return false }
+            r.task = nil
+            return true
+        }
+    }
+
+    /// Cancels a pending retry; `resetBackoff` also forgets the failures so far (a start by hand, a new config).
+    func cancelRetry(resetBackoff: Bool) {
+        retry.withLock { r in
+            r.task?.cancel()
+            r.task = nil
+            r.token &+= 1
+            if resetBackoff { r.failures = 0 }
+        }
+    }
+
+    func resetBackoff() { retry.withLock { $0.failures = 0 } }
 }
 
 /// Finds plugin files, loads them and orders them for start (dependencies first) and stop (reverse).

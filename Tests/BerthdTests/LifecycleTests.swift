@@ -21,7 +21,9 @@ import Testing
     @Test func twoDaemonsDifferentRuntimeDirsTheBusNameDecides() async throws {
         try await TestEnvironment.with { env in
             let first = try await env.startDaemon()
-            let second = try await env.startDaemon(arguments: ["--runtime-dir", env.root + "/run2"], waitForName: false)
+            // Another state folder too: one shared state folder is refused earlier (StateLockTests).
+            let second = try await env.startDaemon(
+                arguments: ["--runtime-dir", env.root + "/run2", "--state-dir", env.root + "/state2"], waitForName: false)
             #expect(try await second.waitForExit() == 1)
             #expect(second.log.contains("the name org.berth.Berth1 is already owned"), "\(second.log)")
             #expect(first.isRunning)

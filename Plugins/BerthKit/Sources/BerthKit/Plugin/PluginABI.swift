@@ -1,3 +1,5 @@
+import CBerthShim
+
 /// The plugin ABI check. A plugin exports two C symbols:
 ///
 /// ```swift
@@ -7,19 +9,18 @@
 /// }
 /// ```
 ///
-/// `key` is inlined into the plugin when it is compiled, so it records the BerthKit the plugin was built
-/// against; the host compares it with its own before any Swift type crosses. Bump `revision` whenever BerthKit's
-/// public API changes (the ABI test in BerthKitTests fails until you do): a stale plugin then fails cleanly
-/// with `abi-mismatch` instead of crashing the daemon.
+/// `key` is emitted into the plugin when it is compiled (`@_alwaysEmitIntoClient`: `@inlinable` alone is not
+/// inlined at -Onone, and a debug plugin would then return the host's own key), so it records the BerthKit
+/// revision, the hash of BerthKit's public interface and the compiler the plugin was built with (CBerthShim's
+/// `berth_abi.h`). The host compares it with its own before any Swift type crosses: a plugin built by another
+/// toolchain or against another BerthKit fails cleanly with `abi-mismatch` instead of crashing the daemon.
+/// `PluginABITests` fails until the interface hash matches the built module (`BERTH_UPDATE_ABI_LOCK=1`).
 public enum PluginABI {
-    /// BerthKit's version and API revision, as a NUL-terminated C string with static lifetime.
-    @inlinable
-    public static var key: UnsafePointer<CChar> {
-        let text: StaticString = "berthkit 0.1 api 6"
-        return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
-    }
+    /// The key as a NUL-terminated C string with static lifetime, compiled in the caller's image.
+    @_alwaysEmitIntoClient
+    public static var key: UnsafePointer<CChar> { cberth_abi_key() }
 
-    /// The key as a Swift string (the host's copy).
+    /// The key as a Swift string (the host's copy: compiled into libBerthKit.so).
     public static var keyString: String { String(cString: key) }
 
     /// The retained pointer `berth_plugin_entry` returns; the host takes ownership.

@@ -89,4 +89,7 @@ sqlite3_destructor_type cberth_sqlite_transient(void);
 // The file system type (statfs f_type, <linux/magic.h>) of an open file, or -1 with errno (sys/vfs.h does not import).
 long cberth_fs_magic(int fd);
 
+// The plugin ABI key (PluginABI.key): built at compile time in whoever compiles it.
+#include "berth_abi.h"
+
 #endif
