@@ -164,7 +164,8 @@ import Testing
                 guard case .structure(let fields)? = try await instances().first, fields.count == 4,
                     let path = fields[3].string
                 else { return false }
-                pid = try await client.getProperty("org.berth.Berth1", path, "org.berth.Berth1.Instance", "MainPID")
+                // Listed a moment before its object is exported: an unknown object is "not yet".
+                pid = (try? await client.getProperty("org.berth.Berth1", path, "org.berth.Berth1.Instance", "MainPID"))?
                     .uint32 ?? 0
                 return pid > 0
             }
