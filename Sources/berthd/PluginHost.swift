@@ -50,6 +50,7 @@ final class PluginRecord: Sendable {
 
     var state: String { object.get("State")?.string ?? "failed" }
     var isActive: Bool { state == "active" }
+    var lastErrorMessage: String { object.get("LastErrorMessage")?.string ?? "" }
 
     func setState(_ state: String, failure: PluginFailure? = nil) {
         var changes: [(String, DBusValue)] = [("State", .string(state))]
