@@ -54,14 +54,22 @@ final class Daemon: Sendable {
             _ = consume lock
             return code
         } catch {
-            fail(error)
-            return 1
+            return fail(error)
         }
     }
 
-    static func fail(_ error: any Error) {
-        var line = "berthd: \(BerthError.wrapping(error).message)\n"
+    /// EX_CONFIG (sysexits.h): the exit status for an invalid configuration. Both units list it in
+    /// `RestartPreventExitStatus=`, so systemd does not restart berthd into the same error every `RestartSec=`.
+    static let configErrorStatus: Int32 = 78
+
+    /// Writes a fatal start error to stderr and returns the exit status: 78 for a configuration error, else 1.
+    /// Under systemd (`JOURNAL_STREAM` set) the line carries the syslog priority `<3>` (err), as the log handler's
+    /// lines do, so `journalctl -p err` shows it.
+    static func fail(_ error: any Error) -> Int32 {
+        let error = BerthError.wrapping(error)
+        var line = "\(getenv("JOURNAL_STREAM") != nil ? "<3>" : "")berthd: \(error.message)\n"
         _ = line.withUTF8 { write(2, $0.baseAddress, $0.count) }
+        return error.code == .invalidConfig ? configErrorStatus : 1
     }
 
     /// `--check-config`: core keys, unknown sections and every loadable plugin's section.
@@ -108,9 +116,9 @@ final class Daemon: Sendable {
             for record in PluginDiscovery.startOrder(records) { await start(record, section: config.sections[record.id]) }
             try await connection.requestName("org.berth.Berth1")
         } catch {
-            Self.fail(error)
+            let code = Self.fail(error)
             await stopPlugins()
-            return 1
+            return code
         }
         SignalThread.setHandler { [self] signal in handle(signal: signal) }
         ServiceManagerNotify.startWatchdog(on: connection)

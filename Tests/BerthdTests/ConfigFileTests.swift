@@ -3,7 +3,8 @@ import BerthTestSupport
 import Foundation
 import Testing
 
-/// Malformed configs are rejected at start with the file, the key path and the line; berthd exits non-zero.
+/// Malformed configs are rejected at start with the file, the key path and the line; berthd exits 78 (EX_CONFIG),
+/// which the units list in RestartPreventExitStatus= so systemd does not restart it into the same error.
 @Suite struct ConfigFileTests {
     static let cases: [(String, String)] = [
         ("log_level: loud\n", ":1: log_level: \"loud\" is not one of trace, debug, info, notice, warning, error, critical"),
@@ -22,12 +23,24 @@ import Testing
             try env.writeConfig(text)
             let daemon = try await env.startDaemon(waitForName: false)
             let status = try await daemon.waitForExit()
-            #expect(status == 1)
+            #expect(status == 78)
             let log = daemon.log
             #expect(log.contains("berthd: \(env.configFile)\(expected)"), "config \(text.debugDescription) gave:\n\(log)")
             // berthctl config check says the same without starting anything.
             let check = try await env.berthctl(["config", "check", env.configFile, "--plugin-dir", env.pluginDir])
             #expect(check.status != 0 && check.stderr.contains(expected), "\(check)")
+        }
+    }
+
+    /// Under systemd (JOURNAL_STREAM set) the fatal start error carries `<3>`, so `journalctl -p err` shows it.
+    @Test func configErrorUnderJournaldIsAnErrWithExConfig() async throws {
+        try await TestEnvironment.with { env in
+            try env.installPlugins(["libTestFixtureGood.so"])
+            try env.writeConfig("log_level: info\nservicess:\n  a: 1\n")
+            let daemon = try await env.startDaemon(environment: ["JOURNAL_STREAM": "8:12345"], waitForName: false)
+            #expect(try await daemon.waitForExit() == 78)
+            let expected = "<3>berthd: \(env.configFile):2: servicess: unknown key \"servicess\""
+            #expect(daemon.log.split(separator: "\n").contains { $0.hasPrefix(expected) }, "\(daemon.log)")
         }
     }
 
