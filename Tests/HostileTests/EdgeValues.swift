@@ -120,7 +120,7 @@ struct EdgeValues {
             return [
                 ("NaN", .double(.nan)), ("inf", .double(.infinity)), ("-inf", .double(-.infinity)), ("-0", .double(-0.0)),
                 ("0", .double(0)), ("-1", .double(-1)), ("1e308", .double(1e308)), ("-1e308", .double(-1e308)),
-                ("5e-324", .double(5e-324)),
+                ("least nonzero", .double(.leastNonzeroMagnitude)),
             ]
         case "s": return strings.map { ($0.0, .string($0.1)) }
         case "o":

@@ -6,6 +6,7 @@ struct IntrospectedObject: Sendable {
         var name: String
         var inTypes: [String]
         var outTypes: [String]
+        var inNames: [String] = []
     }
     struct Property: Sendable {
         var name: String
@@ -95,7 +96,12 @@ enum IntrospectionParser {
                 method = nil
             case ("arg", false):
                 guard method != nil, let type = tag.attributes["type"] else { continue }
-                if tag.attributes["direction"] == "out" { method!.outTypes.append(type) } else { method!.inTypes.append(type) }
+                if tag.attributes["direction"] == "out" {
+                    method!.outTypes.append(type)
+                } else {
+                    method!.inTypes.append(type)
+                    method!.inNames.append(tag.attributes["name"] ?? "")
+                }
             case ("property", false):
                 let access = tag.attributes["access"] ?? "read"
                 interface?.properties.append(
