@@ -181,6 +181,16 @@ final class HostileWorld: @unchecked Sendable {
 
     var isRunning: Bool { daemon.isRunning }
     var log: String { daemon.log }
+    var outsideCount: Int { outsideBefore.count }
+    var workingFolder: String { cwd }
+
+    /// The lines of berthd's log that say why it died (a Swift runtime error, an allocation failure), else its tail.
+    var deathNote: String {
+        let lines = log.split(separator: "\n")
+        let keys = ["Fatal error", "fatal error", "failed to allocate", "Crash", "precondition", "Assertion", "💣"]
+        let hits = lines.filter { line in keys.contains { line.contains($0) } }.prefix(3)
+        return (hits.isEmpty ? Array(lines.suffix(4)) : Array(hits)).map { String($0.prefix(240)) }.joined(separator: " | ")
+    }
 
     /// Ping with a time limit; a broken client connection is replaced once.
     func ping(timeout: Duration = .seconds(5)) async -> String? {
