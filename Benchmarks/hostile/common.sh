@@ -18,7 +18,8 @@ bench=$out/hostile-bench
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hostile-bench-XXXXXX")
 pids=()
 # setpriv --pdeathsig: even a SIGKILL of this script leaves no child behind.
-spawn() { if command -v setpriv > /dev/null; then setpriv --pdeathsig TERM -- "$@"; else "$@"; fi; }
+# Called as `spawn CMD... &`: exec keeps $! the program's own pid (not a subshell's).
+spawn() { if command -v setpriv > /dev/null; then exec setpriv --pdeathsig TERM -- "$@"; else exec "$@"; fi; }
 cleanup() {
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for _ in $(seq 50); do

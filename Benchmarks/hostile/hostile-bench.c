@@ -2,8 +2,14 @@
  *
  *   ping STOPFILE                  Manager.Ping in a loop (INTERVAL us apart) until STOPFILE exists; every call is
  *                                  timed alone (CLOCK_MONOTONIC around sd_bus_call). A call that gets no reply within
- *                                  TIMEOUT s counts as a hang. Output:
- *                                  ping n=.. min=.. p50=.. p90=.. p99=.. max=.. hangs=.. errors=.. unit=us
+ *                                  TIMEOUT s counts as a hang. The percentiles are corrected for coordinated
+ *                                  omission: a call that took T > INTERVAL also stands for the pings a client
+ *                                  sending every INTERVAL would have sent meanwhile (T - INTERVAL, T - 2 INTERVAL, ...),
+ *                                  so one stall of seconds weighs as what every client sees during it. p99_raw is
+ *                                  the uncorrected p99 of the calls made. Output:
+ *                                  ping n=.. min=.. p50=.. p90=.. p99=.. max=.. p99_raw=.. calls=.. hangs=.. errors=.. unit=us
+ *   quiet SECONDS                  waits until a Ping answers within 50 ms (the previous load is over), at most
+ *                                  SECONDS; prints quiet seconds=.. result=ok|busy.
  *   deploy BYTES NAME TARGET       Pickup.Deploy(NAME, BYTES random bytes, TARGET), the array appended in one piece.
  *   logs PATH LINES                org.berth.Berth1.Service.Logs(LINES) on PATH.
  *   import PATH                    Manager.ImportConfig(PATH, replace=false, dry_run=true).
@@ -126,8 +132,8 @@ static int check(int r, const char *what) {
 
 static int mode_ping(const char *stopfile) {
     sd_bus *bus = connect_bus();
-    size_t cap = 1 << 16, n = 0;
-    uint64_t *v = malloc(cap * sizeof *v);
+    size_t cap = 1 << 16, n = 0, rawcap = 1 << 16, nraw = 0;
+    uint64_t *v = malloc(cap * sizeof *v), *raw = malloc(rawcap * sizeof *raw);
     unsigned long hangs = 0, errors = 0;
     while (access(stopfile, F_OK) != 0) {
         sd_bus_message *m = method(bus, ROOT, MANAGER, "Ping");
@@ -147,17 +153,46 @@ static int mode_ping(const char *stopfile) {
                 break;
             }
         }
-        if (n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
-        v[n++] = dt;
+        if (nraw == rawcap) raw = realloc(raw, (rawcap *= 2) * sizeof *raw);
+        raw[nraw++] = dt;
+        uint64_t step = (uint64_t)(opt_interval ? opt_interval : 1000) * 1000ull;
+        for (uint64_t t = dt;; t -= step) {  /* dt, then dt - step, dt - 2 step, ... while >= step */
+            if (n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
+            v[n++] = t;
+            if (t < 2 * step) break;
+        }
         if (opt_interval) usleep((useconds_t)opt_interval);
     }
     qsort(v, n, sizeof *v, cmp_u64);
-    printf("ping n=%zu min=%.1f p50=%.1f p90=%.1f p99=%.1f max=%.1f hangs=%lu errors=%lu unit=us\n", n,
-           n ? (double)v[0] / 1e3 : 0.0, (double)percentile(v, n, 0.5) / 1e3, (double)percentile(v, n, 0.9) / 1e3,
-           (double)percentile(v, n, 0.99) / 1e3, n ? (double)v[n - 1] / 1e3 : 0.0, hangs, errors);
+    qsort(raw, nraw, sizeof *raw, cmp_u64);
+    printf("ping n=%zu min=%.1f p50=%.1f p90=%.1f p99=%.1f max=%.1f p99_raw=%.1f calls=%zu hangs=%lu errors=%lu unit=us\n",
+           n, n ? (double)v[0] / 1e3 : 0.0, (double)percentile(v, n, 0.5) / 1e3, (double)percentile(v, n, 0.9) / 1e3,
+           (double)percentile(v, n, 0.99) / 1e3, n ? (double)v[n - 1] / 1e3 : 0.0,
+           (double)percentile(raw, nraw, 0.99) / 1e3, nraw, hangs, errors);
     free(v);
+    free(raw);
     sd_bus_flush_close_unref(bus);
     return hangs ? 1 : 0;
+}
+
+static int mode_quiet(double seconds) {
+    sd_bus *bus = connect_bus();
+    uint64_t t0 = now_ns();
+    const char *result = "busy";
+    while ((double)(now_ns() - t0) / 1e9 < seconds) {
+        sd_bus_message *m = method(bus, ROOT, MANAGER, "Ping");
+        uint64_t t = now_ns();
+        int r = sd_bus_call(bus, m, 60 * 1000000ull, NULL, NULL);
+        sd_bus_message_unref(m);
+        if (r >= 0 && now_ns() - t < 50 * 1000000ull) {
+            result = "ok";
+            break;
+        }
+        usleep(100000);
+    }
+    printf("quiet seconds=%.1f result=%s\n", (double)(now_ns() - t0) / 1e9, result);
+    sd_bus_flush_close_unref(bus);
+    return strcmp(result, "ok") != 0;
 }
 
 static int mode_deploy(size_t bytes, const char *name, const char *target) {
@@ -314,6 +349,7 @@ int main(int argc, char **argv) {
     int n = argc - optind - 1;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!strcmp(mode, "ping") && n == 1) return mode_ping(a[0]);
+    if (!strcmp(mode, "quiet") && n == 1) return mode_quiet(atof(a[0]));
     if (!strcmp(mode, "deploy") && n == 3) return mode_deploy(strtoull(a[0], NULL, 10), a[1], a[2]);
     if (!strcmp(mode, "logs") && n == 2) return mode_logs(a[0], (uint32_t)strtoul(a[1], NULL, 10));
     if (!strcmp(mode, "import") && n == 1) return mode_import(a[0]);
