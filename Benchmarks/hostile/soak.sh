@@ -5,6 +5,7 @@
 #
 #   Benchmarks/hostile/soak.sh [--build]    BUILD_DIR=.build/release CALLS=100000 CYCLES=10000
 #                                           WARM_CALLS=10000 WARM_CYCLES=1000 SETTLE=3 TIMEOUT=30 (environment)
+#                                           SPLIT=1 then runs the calls alone and the job cycles alone, RSS after each
 source "$(dirname -- "${BASH_SOURCE[0]}")/common.sh"
 CALLS=${CALLS:-100000}
 CYCLES=${CYCLES:-10000}
@@ -21,6 +22,15 @@ soak=$("$bench" --address "$ADDR" --timeout "$TIMEOUT" soak "$CALLS" "$CYCLES" i
 echo "soak:    $soak"
 sleep "$SETTLE"
 rss_end=$(rss_kib)
+if [ -n "${SPLIT:-}" ]; then
+    # Which part grows: CALLS calls alone, then CYCLES job cycles alone, RSS after each (settled).
+    c=$("$bench" --address "$ADDR" --timeout "$TIMEOUT" soak "$CALLS" 0 idle) || true
+    sleep "$SETTLE"; rss_calls=$(rss_kib)
+    j=$("$bench" --address "$ADDR" --timeout "$TIMEOUT" soak 0 "$CYCLES" idle) || true
+    sleep "$SETTLE"; rss_jobs=$(rss_kib)
+    echo "split: calls alone: $c -> RSS $rss_calls KiB (+$((rss_calls - rss_end)) KiB);" \
+        "job cycles alone: $j -> RSS $rss_jobs KiB (+$((rss_jobs - rss_calls)) KiB)"
+fi
 crashes=0; alive || crashes=1
 hangs=$(grep -oE 'hangs=[0-9]+' <<< "$warm $soak" | cut -d= -f2 | awk "{s += \$1} END {print s + 0}")
 jobs_left=$(busctl --address="$ADDR" call org.berth.Berth1 /org/berth/Berth1 org.berth.Berth1.Manager ListJobs 2>/dev/null | awk '{print $2}')
