@@ -113,12 +113,15 @@ struct EdgeValues {
         case "q": return [("0", .uint16(0)), ("max", .uint16(.max))]
         case "i": return [("min", .int32(.min)), ("-1", .int32(-1)), ("0", .int32(0)), ("max", .int32(.max))]
         case "u":
-            return [("0", .uint32(0)), ("100000", .uint32(100_000)), ("max-1", .uint32(.max - 1)), ("max", .uint32(.max))]
+            return [
+                ("0", .uint32(0)), ("100000", .uint32(100_000)), ("max-1", .uint32(.max - 1)), ("max", .uint32(.max)),
+            ]
         case "x": return [("min", .int64(.min)), ("-1", .int64(-1)), ("0", .int64(0)), ("max", .int64(.max))]
         case "t": return [("0", .uint64(0)), ("2^63", .uint64(1 << 63)), ("max", .uint64(.max))]
         case "d":
             return [
-                ("NaN", .double(.nan)), ("inf", .double(.infinity)), ("-inf", .double(-.infinity)), ("-0", .double(-0.0)),
+                ("NaN", .double(.nan)), ("inf", .double(.infinity)), ("-inf", .double(-.infinity)),
+                ("-0", .double(-0.0)),
                 ("0", .double(0)), ("-1", .double(-1)), ("1e308", .double(1e308)), ("-1e308", .double(-1e308)),
                 ("least nonzero", .double(.leastNonzeroMagnitude)),
             ]
@@ -150,12 +153,18 @@ struct EdgeValues {
                 let many = (0..<settings.dictCount).map { i in
                     DBusDictEntry(k == "s" ? .string(randomKeys[i]) : Self.base(k), Self.base(v))
                 }
-                return [("empty dict", .dictionary(key: k, value: v, [])), ("\(many.count) entries", .dictionary(key: k, value: v, many))]
+                return [
+                    ("empty dict", .dictionary(key: k, value: v, [])),
+                    ("\(many.count) entries", .dictionary(key: k, value: v, many)),
+                ]
             }
             let edge = edges(element).first.map { [$0.1] } ?? []
             return [
                 ("empty array", .array(element: element, [])), ("one edge element", .array(element: element, edge)),
-                ("\(settings.arrayCount) elements", .array(element: element, Array(repeating: Self.base(element), count: settings.arrayCount))),
+                (
+                    "\(settings.arrayCount) elements",
+                    .array(element: element, Array(repeating: Self.base(element), count: settings.arrayCount))
+                ),
             ]
         case "(":
             let inner = Signature.split(String(type.dropFirst().dropLast()))
@@ -186,7 +195,8 @@ struct EdgeValues {
     var vardicts: [(String, DBusValue)] {
         // Keys the plugins read, with values of every wrong kind, and keys nobody reads.
         let keys = [
-            "patterns", "recursive", "undeploy_on_delete", "markers", "health", "timeout", "min_ready", "keep", "config",
+            "patterns", "recursive", "undeploy_on_delete", "markers", "health", "timeout", "min_ready", "keep",
+            "config",
             "force", "settle", "exclude", "target", "env", "version", "port", "name", "drain", "depth", "max_bytes",
         ]
         // `vardict` wraps each value in a variant.
@@ -211,7 +221,8 @@ struct EdgeValues {
         var calls: [FuzzCall] = []
         if !types.isEmpty { calls.append(.init(kind: .wrongSignature, label: "no arguments", arguments: [])) }
         if types.count >= 2 {
-            calls.append(.init(kind: .wrongSignature, label: "last argument missing", arguments: Array(base.dropLast())))
+            calls.append(
+                .init(kind: .wrongSignature, label: "last argument missing", arguments: Array(base.dropLast())))
         }
         calls.append(.init(kind: .wrongSignature, label: "extra string argument", arguments: base + [.string("extra")]))
         calls.append(.init(kind: .wrongSignature, label: "extra a{sv} argument", arguments: base + [.vardict([])]))
@@ -219,7 +230,10 @@ struct EdgeValues {
             let swapped = types.map { $0 == "s" ? DBusValue.uint32(7) : .string("7") }
             calls.append(.init(kind: .wrongSignature, label: "every argument of another type", arguments: swapped))
             if types != ["v"] {
-                calls.append(.init(kind: .wrongSignature, label: "arguments wrapped in a variant", arguments: [.variant(.structure(base))]))
+                calls.append(
+                    .init(
+                        kind: .wrongSignature, label: "arguments wrapped in a variant",
+                        arguments: [.variant(.structure(base))]))
             }
         }
         return calls
@@ -239,15 +253,20 @@ extension DBusValue {
         case .int64(let v): return "int64 \(v)"
         case .uint64(let v): return "uint64 \(v)"
         case .double(let v): return "double \(v)"
-        case .string(let v): return "'" + v.unicodeScalars.map { c -> String in
-                c.value > 0x7e || c.value < 0x20 || c == "'" || c == "\\" ? String(format: "\\U%08x", c.value) : String(c)
-            }.joined() + "'"
+        case .string(let v):
+            return "'"
+                + v.unicodeScalars.map { c -> String in
+                    c.value > 0x7e || c.value < 0x20 || c == "'" || c == "\\"
+                        ? String(format: "\\U%08x", c.value) : String(c)
+                }.joined() + "'"
         case .objectPath(let v): return "objectpath '\(v)'"
         case .signature(let v): return "signature '\(v)'"
         case .variant(let inner): return "<" + inner.gvariantText + ">"
-        case .structure(let items): return "(" + items.map(\.gvariantText).joined(separator: ", ") + (items.count == 1 ? ",)" : ")")
+        case .structure(let items):
+            return "(" + items.map(\.gvariantText).joined(separator: ", ") + (items.count == 1 ? ",)" : ")")
         case .dictionary(let k, let v, let entries):
-            return "@a{\(k)\(v)} {" + entries.map { $0.key.gvariantText + ": " + $0.value.gvariantText }.joined(separator: ", ") + "}"
+            return "@a{\(k)\(v)} {"
+                + entries.map { $0.key.gvariantText + ": " + $0.value.gvariantText }.joined(separator: ", ") + "}"
         case .array(let element, let items):
             return "@a\(element) [" + items.map(\.gvariantText).joined(separator: ", ") + "]"
         default: return "'?'"

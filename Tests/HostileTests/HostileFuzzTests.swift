@@ -59,7 +59,9 @@ final class HostileFuzzer: @unchecked Sendable {
                     if let only = settings.only, !qualified.contains(only) { continue }
                     try await fuzz(object, interface.name, method)
                 }
-                if let only = settings.only, !"\(interface.name).Properties".contains(only), !"Properties".contains(only) {
+                if let only = settings.only, !"\(interface.name).Properties".contains(only),
+                    !"Properties".contains(only)
+                {
                     continue
                 }
                 try await fuzzProperties(object, interface)
@@ -67,7 +69,9 @@ final class HostileFuzzer: @unchecked Sendable {
         }
         try await shutdown()
         let outside = world.writesOutside()
-        print("hostile-fuzz: checked \(world.outsideCount) paths outside berthd's folders, berthd's working folder \(world.workingFolder)")
+        print(
+            "hostile-fuzz: checked \(world.outsideCount) paths outside berthd's folders, berthd's working folder \(world.workingFolder)"
+        )
         if !outside.isEmpty { fail("berthd wrote outside its folders: \(outside.joined(separator: ", "))") }
         for finding in world.watchdogFindings.withLock({ $0 }) { fail(finding) }
         let elapsed = ContinuousClock.now - started
@@ -75,7 +79,9 @@ final class HostileFuzzer: @unchecked Sendable {
             "hostile-fuzz: \(calls) calls (\(unsendable) refused by the client library itself) in \(elapsed), "
                 + "peak RSS \(world.peakRSS.withLock { $0 } >> 20) MiB, \(failures.count) failure(s)")
         if longForeignErrors > 0 {
-            print("hostile-fuzz: note: \(longForeignErrors) error(s) written by sd-bus itself quote a value longer than \(settings.maxErrorBytes) bytes")
+            print(
+                "hostile-fuzz: note: \(longForeignErrors) error(s) written by sd-bus itself quote a value longer than \(settings.maxErrorBytes) bytes"
+            )
         }
         for (d, what) in slowest.sorted(by: { $0.0 > $1.0 }).prefix(8) { print("hostile-fuzz: slow: \(d) \(what)") }
     }
@@ -144,14 +150,20 @@ final class HostileFuzzer: @unchecked Sendable {
         let props = "org.freedesktop.DBus.Properties"
         guard interface.name.hasPrefix("org.berth."), !interface.properties.isEmpty else { return }
         for property in interface.properties where property.readable {
-            let call = FuzzCall(kind: .edge, label: "Get \(property.name)", arguments: [.string(interface.name), .string(property.name)])
+            let call = FuzzCall(
+                kind: .edge, label: "Get \(property.name)",
+                arguments: [.string(interface.name), .string(property.name)])
             if let reply = try await perform(object.path, props, "Get", call, expect: "v"),
                 case .variant(let inner) = reply.first, inner.signature != property.type
             {
-                fail("Get(\(interface.name).\(property.name)) on \(object.path) is \(inner.signature), introspected \(property.type)")
+                fail(
+                    "Get(\(interface.name).\(property.name)) on \(object.path) is \(inner.signature), introspected \(property.type)"
+                )
             }
         }
-        _ = try await perform(object.path, props, "GetAll", FuzzCall(kind: .edge, label: "GetAll", arguments: [.string(interface.name)]), expect: "a{sv}")
+        _ = try await perform(
+            object.path, props, "GetAll", FuzzCall(kind: .edge, label: "GetAll", arguments: [.string(interface.name)]),
+            expect: "a{sv}")
         for property in interface.properties where property.writable {
             var values = edges.edges(property.type).map { ("value \($0.0)", DBusValue.variant($0.1)) }
             values.append(("a value of another type", .variant(property.type == "s" ? .uint32(7) : .string("7"))))
@@ -163,14 +175,18 @@ final class HostileFuzzer: @unchecked Sendable {
                 try await perform(object.path, props, "Set", call, expect: "")
             }
             // Put the base value back (Paused = false) so the rest of the run meets a working object.
-            _ = try? await world.call(object.path, props, "Set", [.string(interface.name), .string(property.name), .variant(EdgeValues.base(property.type))])
+            _ = try? await world.call(
+                object.path, props, "Set",
+                [.string(interface.name), .string(property.name), .variant(EdgeValues.base(property.type))])
         }
         try await checkAlive(after: "the properties of \(interface.name) on \(object.path)")
     }
 
     /// One call and its checks; returns the reply on success.
     @discardableResult
-    func perform(_ path: String, _ iface: String, _ member: String, _ call: FuzzCall, expect: String) async throws -> [DBusValue]? {
+    func perform(_ path: String, _ iface: String, _ member: String, _ call: FuzzCall, expect: String) async throws
+        -> [DBusValue]?
+    {
         let what = "\(iface).\(member) on \(path) with \(call.label)"
         world.current.withLock { $0 = what }
         calls += 1
@@ -178,7 +194,8 @@ final class HostileFuzzer: @unchecked Sendable {
         var reply: [DBusValue]?
         var error: DBusError?
         do {
-            reply = try await world.client.call(HostileWorld.name, path, iface, member, call.arguments, timeout: settings.callTimeout)
+            reply = try await world.client.call(
+                HostileWorld.name, path, iface, member, call.arguments, timeout: settings.callTimeout)
         } catch let e as DBusError {
             error = e
         } catch {
@@ -191,11 +208,14 @@ final class HostileFuzzer: @unchecked Sendable {
         slowest.append((took, what))
         if slowest.count > 64 { slowest = Array(slowest.sorted { $0.0 > $1.0 }.prefix(16)) }
         if settings.verbose { print("hostile-fuzz: \(what) -> \(error.map { $0.name } ?? "ok") in \(took)") }
-        try await judge(what, call.kind, standard: !iface.hasPrefix("org.berth."), reply: reply, error: error, expect: expect)
+        try await judge(
+            what, call.kind, standard: !iface.hasPrefix("org.berth."), reply: reply, error: error, expect: expect)
         return reply
     }
 
-    func judge(_ what: String, _ kind: FuzzCall.Kind, standard: Bool, reply: [DBusValue]?, error: DBusError?, expect: String)
+    func judge(
+        _ what: String, _ kind: FuzzCall.Kind, standard: Bool, reply: [DBusValue]?, error: DBusError?, expect: String
+    )
         async throws
     {
         if let error {
@@ -215,16 +235,25 @@ final class HostileFuzzer: @unchecked Sendable {
             let freedesktop = error.name.hasPrefix("org.freedesktop.DBus.Error.")
             switch kind {
             case .wrongSignature:
-                if !freedesktop { fail("\(what): a wrong signature answered \(error.name) (want org.freedesktop.DBus.Error.*): \(error.message.prefix(300))") }
+                if !freedesktop {
+                    fail(
+                        "\(what): a wrong signature answered \(error.name) (want org.freedesktop.DBus.Error.*): \(error.message.prefix(300))"
+                    )
+                }
             case .edge:
-                let acceptable = berth || error.name == "org.freedesktop.DBus.Error.UnknownObject" || (standard && freedesktop)
-                if !acceptable { fail("\(what): error \(error.name) is not org.berth.Berth1.Error.*: \(error.message.prefix(300))") }
+                let acceptable =
+                    berth || error.name == "org.freedesktop.DBus.Error.UnknownObject" || (standard && freedesktop)
+                if !acceptable {
+                    fail("\(what): error \(error.name) is not org.berth.Berth1.Error.*: \(error.message.prefix(300))")
+                }
             }
             // sd-bus's own errors (unknown interface or property) quote the whole value; berthd can bound only its own.
             if error.message.utf8.count > settings.maxErrorBytes && !berth {
                 longForeignErrors += 1
             } else if error.message.utf8.count > settings.maxErrorBytes {
-                fail("\(what): the error message has \(error.message.utf8.count) bytes (limit \(settings.maxErrorBytes)): \(error.message.prefix(160))…")
+                fail(
+                    "\(what): the error message has \(error.message.utf8.count) bytes (limit \(settings.maxErrorBytes)): \(error.message.prefix(160))…"
+                )
             }
         } else if let reply {
             // sd-bus answers org.freedesktop.DBus.Peer itself without looking at the arguments: not berthd's code.
@@ -241,14 +270,18 @@ final class HostileFuzzer: @unchecked Sendable {
     func checkAlive(after what: String) async throws {
         if !world.isRunning {
             _ = try? await world.daemon.waitForExit(timeout: .seconds(1))
-            fail("berthd died (exit status \(world.daemon.exitStatus)) during or just after \(what); log: \(world.deathNote)")
+            fail(
+                "berthd died (exit status \(world.daemon.exitStatus)) during or just after \(what); log: \(world.deathNote)"
+            )
             try await world.restart()
             return
         }
         if let problem = await world.ping() {
             try? await Task.sleep(for: .milliseconds(200))
             if !world.isRunning {
-                fail("berthd died (exit status \(world.daemon.exitStatus)) during or just after \(what); log: \(world.deathNote)")
+                fail(
+                    "berthd died (exit status \(world.daemon.exitStatus)) during or just after \(what); log: \(world.deathNote)"
+                )
                 try await world.restart()
                 return
             }
@@ -261,19 +294,25 @@ final class HostileFuzzer: @unchecked Sendable {
     // MARK: U+10FFFF
 
     /// sd-bus will not send a noncharacter, dbus-daemon passes it: gdbus sends one in each string argument.
-    func noncharacterCalls(_ object: IntrospectedObject, _ iface: String, _ method: IntrospectedObject.Method) async throws {
+    func noncharacterCalls(_ object: IntrospectedObject, _ iface: String, _ method: IntrospectedObject.Method)
+        async throws
+    {
         let base = world.baseArguments(iface, method.name, method.inTypes, object: object)
         for (i, type) in method.inTypes.enumerated() where type == "s" {
             var args = base
             args[i] = .string("x\u{10FFFF}\u{FFFE}y")
-            let what = "\(iface).\(method.name) on \(object.path) with arg \(i) = \"x\\u{10FFFF}\\u{FFFE}y\" (sent by gdbus)"
+            let what =
+                "\(iface).\(method.name) on \(object.path) with arg \(i) = \"x\\u{10FFFF}\\u{FFFE}y\" (sent by gdbus)"
             world.current.withLock { $0 = what }
             calls += 1
             let seconds = max(1, Int(settings.callTimeout.components.seconds))
             defer { if settings.verbose { print("hostile-fuzz: \(what) -> \(lastGdbus)") } }
             let r = try await world.env.run(
-                ["gdbus", "call", "--address", world.env.bus.address, "--dest", HostileWorld.name, "--object-path", object.path,
-                 "--method", "\(iface).\(method.name)", "--timeout", "\(seconds)"] + args.map(\.gvariantText),
+                [
+                    "gdbus", "call", "--address", world.env.bus.address, "--dest", HostileWorld.name, "--object-path",
+                    object.path,
+                    "--method", "\(iface).\(method.name)", "--timeout", "\(seconds)",
+                ] + args.map(\.gvariantText),
                 timeout: .seconds(seconds + 10))
             lastGdbus = r.status == 0 ? "ok: " + r.stdout.prefix(200) : "status \(r.status): " + r.stderr.prefix(300)
             if r.status == 0 {
@@ -298,12 +337,17 @@ final class HostileFuzzer: @unchecked Sendable {
             // InvalidArgs) is right, if the message names the argument (issue 13).
             let argName = i < method.inNames.count ? method.inNames[i] : ""
             if name == "org.freedesktop.DBus.Error.InvalidArgs" || name == "org.berth.Berth1.Error.InvalidArgument" {
-                if !argName.isEmpty && !message.contains(argName) {
-                    fail("\(what): the error does not name the argument \"\(argName)\": \(name): \(message.prefix(300))")
+                let named = [argName, "argument \(i)", "argument \(i + 1)"].contains {
+                    !$0.isEmpty && message.contains($0)
+                }
+                if !named {
+                    fail(
+                        "\(what): the error does not name the argument \"\(argName)\": \(name): \(message.prefix(300))")
                 }
                 continue
             }
-            try await judge(what, .edge, standard: false, reply: nil, error: DBusError(name: name, message: message), expect: "")
+            try await judge(
+                what, .edge, standard: false, reply: nil, error: DBusError(name: name, message: message), expect: "")
         }
     }
 
@@ -318,7 +362,8 @@ final class HostileFuzzer: @unchecked Sendable {
         world.current.withLock { $0 = "Shutdown" }
         world.releaseFIFO()
         do {
-            _ = try await world.client.call(HostileWorld.name, "/org/berth/Berth1", manager, "Shutdown", timeout: settings.callTimeout)
+            _ = try await world.client.call(
+                HostileWorld.name, "/org/berth/Berth1", manager, "Shutdown", timeout: settings.callTimeout)
         } catch {
             fail("Shutdown failed: \(error)")
         }

@@ -8,7 +8,9 @@ import Synchronization
 /// written outside berthd's folders.
 final class HostileWorld: @unchecked Sendable {
     static let name = "org.berth.Berth1"
-    static let plugins = ["libServicesPlugin.so", "libPickupPlugin.so", "libInstancesPlugin.so", "libRecorderPlugin.so"]
+    static let plugins = [
+        "libServicesPlugin.so", "libPickupPlugin.so", "libInstancesPlugin.so", "libRecorderPlugin.so",
+    ]
 
     let env: TestEnvironment
     let settings: FuzzSettings
@@ -35,7 +37,10 @@ final class HostileWorld: @unchecked Sendable {
     var pickupDir: String { fixturesDir + "/pickup" }
     var pickupDir2: String { fixturesDir + "/pickup2" }
 
-    private init(env: TestEnvironment, settings: FuzzSettings, fixtures: FuzzFixtures, client: BusConnection, daemon: DaemonProcess) {
+    private init(
+        env: TestEnvironment, settings: FuzzSettings, fixtures: FuzzFixtures, client: BusConnection,
+        daemon: DaemonProcess
+    ) {
         self.env = env
         self.settings = settings
         self.fixtures = fixtures
@@ -49,7 +54,9 @@ final class HostileWorld: @unchecked Sendable {
         for d in [dir, dir + "/pickup", dir + "/pickup2", dir + "/folder", outside] {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         }
-        guard mkfifo(dir + "/fifo.yaml", 0o600) == 0 else { throw TestFailure("mkfifo: \(String(cString: strerror(errno)))") }
+        guard mkfifo(dir + "/fifo.yaml", 0o600) == 0 else {
+            throw TestFailure("mkfifo: \(String(cString: strerror(errno)))")
+        }
         let sparse = open(dir + "/big.bin", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
         guard sparse >= 0, ftruncate(sparse, 1 << 40) == 0 else { throw TestFailure("cannot make a 1 TiB sparse file") }
         close(sparse)
@@ -70,6 +77,8 @@ final class HostileWorld: @unchecked Sendable {
         try env.writeConfig(config + "\n")
         try env.installPlugins(plugins)
         var fds: [(String, Int32)] = []
+        let regular = open(dir + "/import.yaml", O_RDONLY | O_CLOEXEC)
+        fds.append(("a regular file", regular))
         var p: [Int32] = [0, 0]
         guard pipe(&p) == 0 else { throw TestFailure("pipe failed") }
         fds.append(("a pipe that never ends", p[0]))
@@ -86,7 +95,7 @@ final class HostileWorld: @unchecked Sendable {
         let world = HostileWorld(
             env: env, settings: settings, fixtures: fixtures, client: try env.connect(), daemon: daemon)
         world.pipeWriter = p[1]
-        world.openFDs = [p[0], zero, folder]
+        world.openFDs = [regular, p[0], zero, folder]
         world.outsideBefore = outsideBefore
         world.cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(daemon.pid)/cwd")) ?? ""
         world.cwdBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: world.cwd)) ?? [])
@@ -123,20 +132,29 @@ final class HostileWorld: @unchecked Sendable {
         jobIDs.append(try await call(services.0, services.1, "Start", [.string("alpha")])[0].uint32 ?? 0)
         let instances = ("/org/berth/Berth1/instances", "org.berth.Berth1.Instances")
         for _ in 0..<2 {
-            instanceIDs.append(try await call(instances.0, instances.1, "New", [.string("{\"application_name\": \"web\"}")])[0].string ?? "")
+            instanceIDs.append(
+                try await call(instances.0, instances.1, "New", [.string("{\"application_name\": \"web\"}")])[0].string
+                    ?? "")
         }
         let pickup = ("/org/berth/Berth1/pickup", "org.berth.Berth1.Pickup")
-        _ = try await call(pickup.0, pickup.1, "AddDirectory", [.string("fuzzdir"), .string(pickupDir), .string("files"), .vardict([])])
-        _ = try await call(pickup.0, pickup.1, "Deploy", [.string("fuzz.txt"), .array(element: "y", Array("hello\n".utf8).map { .byte($0) }), .string("files")])
+        _ = try await call(
+            pickup.0, pickup.1, "AddDirectory",
+            [.string("fuzzdir"), .string(pickupDir), .string("files"), .vardict([])])
+        _ = try await call(
+            pickup.0, pickup.1, "Deploy",
+            [.string("fuzz.txt"), .array(element: "y", Array("hello\n".utf8).map { .byte($0) }), .string("files")])
         // A recording job that lasts while the fuzzer runs (the recorder may have no device: then no job).
-        if let reply = try? await call("/org/berth/Berth1/recorder", "org.berth.Berth1.Recorder", "RecordNow", [.double(120)]) {
+        if let reply = try? await call(
+            "/org/berth/Berth1/recorder", "org.berth.Berth1.Recorder", "RecordNow", [.double(120)])
+        {
             jobIDs.append(reply[0].uint32 ?? 0)
         }
     }
 
     /// The arguments a member gets when another of its arguments is the edge value: values that pass the first
     /// checks, so that an edge value reaches code past them.
-    func baseArguments(_ iface: String, _ member: String, _ types: [String], object: IntrospectedObject) -> [DBusValue] {
+    func baseArguments(_ iface: String, _ member: String, _ types: [String], object: IntrospectedObject) -> [DBusValue]
+    {
         let short = iface.split(separator: ".").last.map(String.init) ?? iface
         let firstBerth = object.interfaces.first { $0.name.hasPrefix("org.berth.") }
         let bytes = DBusValue.array(element: "y", Array("hello\n".utf8).map { .byte($0) })
@@ -144,7 +162,8 @@ final class HostileWorld: @unchecked Sendable {
             switch (short, member) {
             case ("Manager", "CancelJob"): [.uint32(jobIDs.first ?? 1)]
             case ("Manager", "ImportConfig"): [.string(fixtures.regularYAML), .bool(false), .bool(true)]
-            case ("Services", "Lookup"), ("Services", "Start"), ("Services", "Stop"), ("Services", "Restart"): [.string("beta")]
+            case ("Services", "Lookup"), ("Services", "Start"), ("Services", "Stop"), ("Services", "Restart"):
+                [.string("beta")]
             case ("Services", "Define"): [.string("fuzzdef"), .string("exec: [sleep, \"300\"]")]
             case ("Services", "Remove"): [.string("victim")]
             case ("Service", "Logs"), ("Instance", "Logs"): [.uint32(10)]
@@ -152,6 +171,7 @@ final class HostileWorld: @unchecked Sendable {
             case ("Pickup", "RemoveDirectory"): [.string("fuzzdir2")]
             case ("Pickup", "Deploy"): [.string("fuzz.txt"), bytes, .string("files")]
             case ("Pickup", "DeployFile"): [.string(fixtures.regularYAML), .string("files")]
+            case ("Pickup", "DeployFd"): [.unixFD(fixtures.fds[0].1), .string("fuzz-fd.txt"), .string("files")]
             case ("Pickup", "ListDeployments"): [.uint32(10)]
             case ("Pickup", "Undeploy"), ("Pickup", "Rollback"): [.string("fuzz.txt"), .string("files")]
             case ("Instances", "New"): [.string("{\"application_name\": \"web\"}")]
@@ -163,18 +183,28 @@ final class HostileWorld: @unchecked Sendable {
             case ("Recorder", "ListRecordings"): [.uint64(0), .uint32(10)]
             case ("Recorder", "RecordNow"): [.double(1)]
             case ("Properties", "Get"):
-                [.string(firstBerth?.name ?? "org.berth.Berth1.Manager"), .string(firstBerth?.properties.first?.name ?? "Version")]
+                [
+                    .string(firstBerth?.name ?? "org.berth.Berth1.Manager"),
+                    .string(firstBerth?.properties.first?.name ?? "Version"),
+                ]
             case ("Properties", "GetAll"): [.string(firstBerth?.name ?? "org.berth.Berth1.Manager")]
             case ("Properties", "Set"):
                 {
-                    let writable = object.interfaces.flatMap { i in i.properties.filter(\.writable).map { (i.name, $0) } }.first
-                    if let (i, p) = writable { return [.string(i), .string(p.name), .variant(EdgeValues.base(p.type))] }
-                    return [.string(firstBerth?.name ?? ""), .string(firstBerth?.properties.first?.name ?? ""), .variant(.string(""))]
+                    let writable = object.interfaces.flatMap { i in i.properties.filter(\.writable).map { (i.name, $0) }
+                    }.first
+                    if let (i, p) = writable {
+                        return [.string(i), .string(p.name), .variant(EdgeValues.base(p.type))]
+                    }
+                    return [
+                        .string(firstBerth?.name ?? ""), .string(firstBerth?.properties.first?.name ?? ""),
+                        .variant(.string("")),
+                    ]
                 }()
             default: nil
             }
         if let known, known.map(\.signature) == types { return known }
-        return types.map(EdgeValues.base)
+        // An fd argument gets the regular file (an fd of the test's stdin could be anything).
+        return types.map { $0 == "h" ? .unixFD(fixtures.fds[0].1) : EdgeValues.base($0) }
     }
 
     // MARK: Liveness
@@ -189,14 +219,16 @@ final class HostileWorld: @unchecked Sendable {
         let lines = log.split(separator: "\n")
         let keys = ["Fatal error", "fatal error", "failed to allocate", "Crash", "precondition", "Assertion", "💣"]
         let hits = lines.filter { line in keys.contains { line.contains($0) } }.prefix(3)
-        return (hits.isEmpty ? Array(lines.suffix(4)) : Array(hits)).map { String($0.prefix(240)) }.joined(separator: " | ")
+        return (hits.isEmpty ? Array(lines.suffix(4)) : Array(hits)).map { String($0.prefix(240)) }.joined(
+            separator: " | ")
     }
 
     /// Ping with a time limit; a broken client connection is replaced once.
     func ping(timeout: Duration = .seconds(5)) async -> String? {
         for attempt in 0..<2 {
             do {
-                _ = try await client.call(Self.name, "/org/berth/Berth1", "org.berth.Berth1.Manager", "Ping", timeout: timeout)
+                _ = try await client.call(
+                    Self.name, "/org/berth/Berth1", "org.berth.Berth1.Manager", "Ping", timeout: timeout)
                 return nil
             } catch let error as DBusError {
                 return "\(error.name): \(error.message)"
@@ -238,7 +270,9 @@ final class HostileWorld: @unchecked Sendable {
                         d.signal(SIGKILL)
                         let what = self.current.withLock { $0 }
                         self.watchdogFindings.withLock {
-                            $0.append("berthd's RSS passed \(rss >> 20) MiB (limit \(limit >> 20) MiB) during \(what): killed")
+                            $0.append(
+                                "berthd's RSS passed \(rss >> 20) MiB (limit \(limit >> 20) MiB) during \(what): killed"
+                            )
                         }
                     }
                 }
@@ -281,8 +315,12 @@ final class HostileWorld: @unchecked Sendable {
     func writesOutside() -> [String] {
         var found = Self.listOutside(env).subtracting(outsideBefore).sorted().map { env.root + "/" + $0 }
         let cwdNow = Set((try? FileManager.default.contentsOfDirectory(atPath: cwd)) ?? [])
-        found += cwdNow.subtracting(cwdBefore).filter { ![".build", ".swiftpm"].contains($0) }.sorted().map { cwd + "/" + $0 }
-        for candidate in ["/tmp/" + fixtures.escapeName, "/" + fixtures.escapeName, env.root + "/" + fixtures.escapeName] {
+        found += cwdNow.subtracting(cwdBefore).filter { ![".build", ".swiftpm"].contains($0) }.sorted().map {
+            cwd + "/" + $0
+        }
+        for candidate in [
+            "/tmp/" + fixtures.escapeName, "/" + fixtures.escapeName, env.root + "/" + fixtures.escapeName,
+        ] {
             if FileManager.default.fileExists(atPath: candidate) { found.append(candidate) }
         }
         return Array(Set(found)).sorted()
