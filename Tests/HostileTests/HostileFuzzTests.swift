@@ -17,7 +17,11 @@ import Testing
             let world = try await HostileWorld.start(env, settings: settings)
             defer { world.cleanUp() }
             let fuzzer = HostileFuzzer(world: world, settings: settings)
-            try await fuzzer.run()
+            // Every failure found is reported, also when the run stops early (berthd would not start again).
+            do { try await fuzzer.run() } catch {
+                for failure in fuzzer.failures { Issue.record(Comment(rawValue: failure)) }
+                throw error
+            }
             for failure in fuzzer.failures { Issue.record(Comment(rawValue: failure)) }
         }
     }
