@@ -53,6 +53,7 @@ final class HostileFuzzer: @unchecked Sendable {
     func run() async throws {
         print("hostile-fuzz: \(settings.summary)")
         try await world.createObjects()
+        if settings.stallLimit > .zero { try world.startStallProbe() }
         let objects = try await walk("/org/berth/Berth1")
         print("hostile-fuzz: \(objects.count) objects: \(objects.map(\.path).joined(separator: " "))")
         for object in objects {
@@ -78,10 +79,14 @@ final class HostileFuzzer: @unchecked Sendable {
         )
         if !outside.isEmpty { fail("berthd wrote outside its folders: \(outside.joined(separator: ", "))") }
         for finding in world.watchdogFindings.withLock({ $0 }) { fail(finding) }
+        for (what, took) in world.stallFindings.withLock({ $0 }).sorted(by: { $0.value > $1.value }) {
+            fail("stall: a Ping from another client waited \(took) (limit \(settings.stallLimit)) during \(what)")
+        }
         let elapsed = ContinuousClock.now - started
         print(
             "hostile-fuzz: \(calls) calls (\(unsendable) refused by the client library itself) in \(elapsed), "
-                + "peak RSS \(world.peakRSS.withLock { $0 } >> 20) MiB, \(failures.count) failure(s)")
+                + "peak RSS \(world.peakRSS.withLock { $0 } >> 20) MiB, slowest Ping of the other client "
+                + "\(world.slowestPing.withLock { $0 }), \(failures.count) failure(s)")
         if longForeignErrors > 0 {
             print(
                 "hostile-fuzz: note: \(longForeignErrors) error(s) written by sd-bus itself quote a value longer than \(settings.maxErrorBytes) bytes"

@@ -259,6 +259,39 @@ final class HostileWorld: @unchecked Sendable {
         if fd >= 0 { close(fd) }
     }
 
+    /// A second client pings berthd every 50 ms while the fuzzer works: a Ping that waits longer than the stall
+    /// limit means the call in progress held up everyone (issue 13: nothing slow on the bus or epoll thread).
+    let stallFindings = Mutex<[String: Duration]>([:])
+    let slowestPing = Mutex<Duration>(.zero)
+    private var stallProbe: Task<Void, Never>?
+
+    func startStallProbe() throws {
+        let connection = try env.connect()
+        let limit = settings.stallLimit
+        stallProbe = Task.detached { [weak self] in
+            while !Task.isCancelled {
+                guard let self else { return }
+                let before = self.current.withLock { $0 }
+                let start = ContinuousClock.now
+                let ok =
+                    (try? await connection.call(
+                        Self.name, "/org/berth/Berth1", "org.berth.Berth1.Manager", "Ping", timeout: .seconds(60)))
+                    != nil
+                let took = ContinuousClock.now - start
+                let after = self.current.withLock { $0 }
+                if ok {
+                    self.slowestPing.withLock { $0 = max($0, took) }
+                    if took > limit {
+                        let what = before == after ? before : "\(before) (then \(after))"
+                        self.stallFindings.withLock { $0[what] = max($0[what] ?? .zero, took) }
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            connection.close()
+        }
+    }
+
     private func startWatchdog() {
         let limit = settings.rssLimitBytes
         watchdog = Task.detached { [weak self] in
@@ -328,6 +361,7 @@ final class HostileWorld: @unchecked Sendable {
 
     func cleanUp() {
         watchdog?.cancel()
+        stallProbe?.cancel()
         for fd in openFDs + [pipeWriter] where fd >= 0 { close(fd) }
         releaseFIFO()
         for candidate in ["/tmp/" + fixtures.escapeName, "/" + fixtures.escapeName] {
