@@ -10,7 +10,7 @@ import Foundation
 /// | `BERTH_FUZZ_ARRAY_COUNT` | 100000 | elements of the huge arrays (`as`, `au`, ...) |
 /// | `BERTH_FUZZ_DICT_COUNT` | 10000 | entries of the huge `a{sv}` |
 /// | `BERTH_FUZZ_CALL_TIMEOUT` | 10 | seconds a call may take before it counts as a hang |
-/// | `BERTH_FUZZ_STALL_LIMIT` | 2 | seconds another client's Ping may wait while a call runs (0: no prober) |
+/// | `BERTH_FUZZ_STALL_LIMIT` | 5 | seconds another client's Ping may wait while a call runs (0: no prober; lower it on a quiet machine) |
 /// | `BERTH_FUZZ_RSS_LIMIT_MIB` | 512 | berthd is killed (and the call named) when its RSS passes this |
 /// | `BERTH_FUZZ_MAX_ERROR_BYTES` | 2048 | an error message longer than this quotes too much of a value |
 /// | `BERTH_FUZZ_HOSTILE_FILES` | 1 | 0 leaves out the hostile paths (FIFO, /proc file, 1 TiB sparse file, /dev/zero) |
@@ -23,7 +23,7 @@ struct FuzzSettings: Sendable {
     var arrayCount = 100_000
     var dictCount = 10_000
     var callTimeout: Duration = .seconds(10)
-    var stallLimit: Duration = .seconds(2)
+    var stallLimit: Duration = .seconds(5)
     var rssLimitBytes = 512 << 20
     var maxErrorBytes = 2048
     var hostileFiles = true
