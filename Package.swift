@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "BerthKitTests", dependencies: [kit, "BerthTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "BerthdTests", dependencies: [kit, "BerthTestSupport"], swiftSettings: strict),
+        .testTarget(name: "HostileTests", dependencies: [kit, "BerthTestSupport"], swiftSettings: strict),
         .systemLibrary(name: "CAlsa", path: "Plugins/Recorder/CAlsa", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         pluginTests("Services"),
         pluginTests("Pickup"),
