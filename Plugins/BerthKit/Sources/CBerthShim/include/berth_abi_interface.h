@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "a9407c6af8e284923e0761caa5eee9133fc496c4e4cbc18ea650bbecc3bc0493"
+#define CBERTH_ABI_INTERFACE "9c5127c6eb1c942d5faa93d4cec2af9431cc0480e64158e92f05500f20ad1766"
 #endif
