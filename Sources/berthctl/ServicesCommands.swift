@@ -32,7 +32,7 @@ enum ServicesBus {
     /// "3h 2m", "41s": how long since `usec` (a wall-clock time), "-" for 0.
     static func uptime(since usec: UInt64) -> String {
         guard usec > 0 else { return "-" }
-        let now = realtimeUSec()
+        let now = SystemClock.wallUSec()
         let seconds = now > usec ? (now - usec) / 1_000_000 : 0
         if seconds < 60 { return "\(seconds)s" }
         if seconds < 3600 { return "\(seconds / 60)m \(seconds % 60)s" }

@@ -124,7 +124,7 @@ struct MonitorCommand: AsyncParsableCommand {
             for await signal in stream {
                 if bus.json {
                     Output.line(JSON.object([
-                        ("time_usec", .int(Int64(realtimeUSec()))), ("path", .string(signal.path)),
+                        ("time_usec", .int(Int64(SystemClock.wallUSec()))), ("path", .string(signal.path)),
                         ("interface", .string(signal.interface)), ("member", .string(signal.member)),
                         ("args", .array(signal.arguments.map(JSON.init))),
                     ]).text)

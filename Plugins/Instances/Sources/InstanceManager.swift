@@ -53,7 +53,7 @@ actor InstanceManager {
         let id = try store.createFolder(application: config.application)
         do {
             var record = InstanceRecord(id: id, config: config)
-            record.createdUSec = SupervisorClock.nowUSec()
+            record.createdUSec = SystemClock.wallUSec()
             record.deployPending = deployPending
             record.replaces = replaces
             if config.listens { record.port = try freePort() }
@@ -216,13 +216,5 @@ actor InstanceManager {
         for instance in instances.values { instance.object?.remove() }
         // The manager's thread exits once this job is done: a stopped plugin keeps no thread.
         executor.stop()
-    }
-}
-
-enum SupervisorClock {
-    static func nowUSec() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec / 1000)
     }
 }

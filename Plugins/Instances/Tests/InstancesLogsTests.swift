@@ -20,8 +20,8 @@ import Testing
                     [.uint32(100_000)], timeout: .seconds(60))
             }
             print("Logs(100000) of a 32 MB line, Ping meanwhile: \(report)")
-            #expect(report.load < .seconds(1), "\(report)")
-            #expect(report.slowestPing < .seconds(1), "\(report)")
+            #expect(report.load < .seconds(10), "\(report)")  // loose: a loaded debug run; the old read took minutes
+            #expect(report.slowestPing < .seconds(5), "\(report)")  // the old read on the bus thread stalled it 6.5 s
             let lines = reply.first?.items?.compactMap(\.string) ?? []
             #expect(lines.count == 2 && lines.last == "the end")
             #expect(lines.first?.hasPrefix("[cut: the start of this line is more than") == true)

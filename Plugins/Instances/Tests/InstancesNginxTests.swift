@@ -84,7 +84,7 @@ import Testing
             // nginx's reload is asynchronous: the worker of the placeholder config lingers until it has taken its
             // QUIT; start the measured load once v1 answers consistently.
             var streak = 0
-            try await waitUntil("nginx serves only v1") {
+            try await waitUntil("nginx serves only v1", timeout: .seconds(30)) {
                 streak = InstancesTest.get(port: nginxPort)?.body == "v1" ? streak + 1 : 0
                 return streak >= 100
             }

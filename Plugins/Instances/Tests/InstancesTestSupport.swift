@@ -110,12 +110,21 @@ enum InstancesTest {
         let outcome = try await withThrowingTaskGroup(of: JobOutcome?.self) { group in
             group.addTask {
                 var logs: [String] = []
+                var error = ("", "")
                 for await s in stream {
                     if s.path == job && s.member == "Log" {
                         logs.append(s.arguments[0].string ?? "")
                         onLog?(logs.last!)
+                    } else if s.path == job && s.member == "PropertiesChanged", s.arguments.count > 1,
+                        let changed = s.arguments[1].stringKeyed
+                    {
+                        // The job's error arrives before its JobRemoved: read from the signal, not from the object,
+                        // which a loaded run may reach only after its retention time.
+                        error.0 = changed["ErrorMessage"]?.unwrapped.string ?? error.0
+                        error.1 = changed["ErrorName"]?.unwrapped.string ?? error.1
                     } else if s.member == "JobRemoved" && s.arguments[1].string == job {
-                        return JobOutcome(result: s.arguments[3].string ?? "", logs: logs, error: "", errorName: "")
+                        return JobOutcome(
+                            result: s.arguments[3].string ?? "", logs: logs, error: error.0, errorName: error.1)
                     }
                 }
                 return nil
@@ -128,11 +137,7 @@ enum InstancesTest {
             group.cancelAll()
             return first
         }
-        guard var outcome else { throw TestFailure("job \(job) of \(member) did not end within \(timeout)") }
-        outcome.error =
-            try await c.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "ErrorMessage").string ?? ""
-        outcome.errorName =
-            try await c.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "ErrorName").string ?? ""
+        guard let outcome else { throw TestFailure("job \(job) of \(member) did not end within \(timeout)") }
         return outcome
     }
 

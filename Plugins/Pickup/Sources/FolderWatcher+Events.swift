@@ -40,7 +40,7 @@ extension FolderWatcher {
             } else if event.has(InotifyEvent.delete | InotifyEvent.movedFrom) {
                 table.gitLocked.remove(gitDirectory)
                 // Git is done: what it wrote deploys one settle from now.
-                if !table.pending.isEmpty { table.lastEventAt = monotonicUSec() }
+                if !table.pending.isEmpty { table.lastEventAt = SystemClock.monotonicUSec() }
             }
         case .parent(let name):
             guard let directory = table.directories[name], event.name == FileSystem.baseName(directory.path),
@@ -85,13 +85,13 @@ extension FolderWatcher {
     ) {
         guard directory.target(forRelative: relative) != nil else { return }
         let path = directory.path + "/" + relative
-        let now = monotonicUSec()
+        let now = SystemClock.monotonicUSec()
         if table.pending.isEmpty { table.firstPendingAt = now }
         table.lastEventAt = now
         if table.pending[path] == nil { table.order.append(path) }
         table.pendingDirectories.insert(directory.name)
         table.pending[path] = PickupChange(
-            directory: directory.name, path: path, relative: relative, kind: kind, detectedUSec: realtimeUSec())
+            directory: directory.name, path: path, relative: relative, kind: kind, detectedUSec: SystemClock.wallUSec())
         if !table.timerArmed {
             table.timerArmed = true
             armSettleTimer(settle)
@@ -108,7 +108,7 @@ extension FolderWatcher {
 
     private func settleTimer() {
         let batch = table.withLock { table -> [PickupChange] in
-            let now = monotonicUSec()
+            let now = SystemClock.monotonicUSec()
             let quiet = now &- table.lastEventAt
             // Git writing the work tree of a folder with pending changes: wait for it (looking again every settle).
             let gitBusy =
@@ -132,10 +132,4 @@ extension FolderWatcher {
     private static func microseconds(_ duration: Duration) -> UInt64 {
         UInt64(duration.components.seconds) * 1_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000_000)
     }
-}
-
-func monotonicUSec() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
 }

@@ -38,7 +38,7 @@ extension FolderWatcher {
 
     /// Every file in a folder that deploys somewhere, as changes to compare with the log (a rescan).
     static func scan(_ directory: PickupDirectory) -> [PickupChange] {
-        let now = realtimeUSec()
+        let now = SystemClock.wallUSec()
         return files(in: directory.path, relative: "", recursive: directory.recursive).compactMap { relative in
             guard directory.target(forRelative: relative) != nil else { return nil }
             return PickupChange(

@@ -69,7 +69,7 @@ extension PickupEngine {
         var record = current
         record.source = source
         record.status = .undeployed
-        record.timeUSec = realtimeUSec()
+        record.timeUSec = SystemClock.wallUSec()
         record.error = ""
         return try log.append(record)
     }

@@ -32,25 +32,33 @@ extension PickupEngine {
         }
     }
 
-    /// Deploys what descriptor `fd` holds (`DeployFd`), read here, on the engine's thread, up to
-    /// `max_artifact_bytes`. Owns `fd`: closes it, whatever happens.
-    func deployDescriptor(_ fd: Int32, name: String, target: String) async throws -> DeploymentRecord {
-        let bytes: [UInt8]
-        do {
+    /// Deploys what descriptor `fd` holds (`DeployFd`). The descriptor is read on a worker of the blocking pool, up
+    /// to `max_artifact_bytes`, before the engine is entered: a pipe whose writer dawdles holds one worker for a few
+    /// seconds, never the engine (every other deployment would wait behind it). Owns `fd`: closes it, whatever
+    /// happens.
+    nonisolated func deployDescriptor(_ fd: Int32, name: String, target: String) async throws -> DeploymentRecord {
+        let limit = limits.withLock { $0.artifact }
+        let bytes = try await OSThread.run(name: "berth-pickup-fd") { () throws -> [UInt8] in
             defer { close(fd) }
-            bytes = try DescriptorArtifact.read(fd, name: name, limit: limits.withLock { $0.artifact })
+            return try DescriptorArtifact.read(fd, name: name, limit: limit)
         }
-        return await exclusive(name: name, target: target) {
+        return await deployRead(name: name, bytes: bytes, target: target)
+    }
+
+    private func deployRead(name: String, bytes: [UInt8], target: String) async -> DeploymentRecord {
+        await exclusive(name: name, target: target) {
             await deploy(name: name, bytes: bytes, target: target, source: "descriptor")
         }
     }
 }
 
 /// Reads an artifact from a descriptor a client passed (`DeployFd`): a regular file or a pipe, never more than
-/// `limit` bytes (one more is read to tell "exactly the limit" from "over it"), and a pipe only for as long as
-/// `deadline` (a writer that never closes its end must not hold the engine for ever).
+/// `limit` bytes (one more is read to tell "exactly the limit" from "over it"), and a pipe only while its writer
+/// keeps writing: `idle` without data, or `deadline` in all, ends the read with a Timeout error the caller sees
+/// before its own bus timeout (25 s by default).
 enum DescriptorArtifact {
-    static let deadline: Duration = .seconds(30)
+    static let deadline: Duration = .seconds(20)
+    static let idle: Duration = .seconds(5)
     static let chunk = 1 << 20
 
     static func read(_ fd: Int32, name: String, limit: Int, deadline: Duration = deadline) throws -> [UInt8] {
@@ -75,7 +83,10 @@ enum DescriptorArtifact {
         let clock = ContinuousClock()
         let end = clock.now + deadline
         while bytes.count <= limit {
-            if pipe { try waitReadable(fd, until: end, clock: clock, allowed: deadline, what: what, read: bytes.count) }
+            if pipe {
+                try waitReadable(
+                    fd, until: min(end, clock.now + idle), clock: clock, allowed: deadline, what: what, read: bytes.count)
+            }
             let wanted = min(buffer.count, limit + 1 - bytes.count)
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, wanted) }
             if n < 0 {
@@ -98,7 +109,8 @@ enum DescriptorArtifact {
             guard left > .zero else {
                 throw BerthError(
                     .timeout,
-                    "\(what): the pipe was not closed within \(allowed) (\(read) bytes read); close its write end")
+                    "\(what): the pipe was not closed within \(allowed), or sent nothing for \(idle) (\(read) bytes "
+                        + "read); close its write end")
             }
             let ms = Int32(
                 clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)

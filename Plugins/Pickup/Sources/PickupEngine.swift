@@ -198,7 +198,7 @@ actor PickupEngine {
     {
         let sha = sha256 ?? SHA256.hex(bytes)
         var record = DeploymentRecord(
-            name: name, target: target, source: source, sha256: sha, size: Int64(bytes.count), timeUSec: realtimeUSec(),
+            name: name, target: target, source: source, sha256: sha, size: Int64(bytes.count), timeUSec: SystemClock.wallUSec(),
             status: .deployed, error: "")
         do {
             let stored = try store.store(bytes, sha256: sha, name: name)
@@ -252,7 +252,7 @@ actor PickupEngine {
     /// Timestamps, logs and announces an outcome; prunes the store after a deployment.
     private func finish(_ outcome: DeploymentRecord) -> DeploymentRecord {
         var record = outcome
-        record.timeUSec = realtimeUSec()
+        record.timeUSec = SystemClock.wallUSec()
         do {
             record = try log.append(record)
         } catch {

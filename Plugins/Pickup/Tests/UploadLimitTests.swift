@@ -39,22 +39,22 @@ import Testing
         }
     }
 
-    /// A client passes its descriptor 3 (the file opened by the shell) for `h`: 40 MiB deploy with the right
-    /// sha256, and berthd keeps no descriptor of the file afterwards.
-    @Test func deployFdOfA40MiBFile() async throws {
+    /// A client passes its descriptor 3 (the file opened by the shell) for `h`: an artifact three times the upload
+    /// limit deploys with the right sha256, and berthd keeps no descriptor of the file afterwards. (The sizes are
+    /// scaled down by `max_upload_bytes: 1M`: hashing tens of MiB takes a debug build's berthd tens of seconds.)
+    @Test func deployFdOfAFileOverTheUploadLimit() async throws {
         try await TestEnvironment.with { env in
-            let pickup = try await PickupHarness.start(env)
+            let pickup = try await PickupHarness.start(env, config: "pickup:\n  max_upload_bytes: 1M\n")
             let file = env.root + "/artifact.bin"
             var generator = SystemRandomNumberGenerator()
             let block = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             var data = Data()
-            for index in 0..<40 { data.append(contentsOf: block.map { $0 &+ UInt8(index) }) }
+            for index in 0..<3 { data.append(contentsOf: block.map { $0 &+ UInt8(index) }) }
             try data.write(to: URL(fileURLWithPath: file))
             let sha = try await Files.sha256sum(file)
             let reply = try await clientDeployFd(env, fdFrom: "3<'\(file)'", name: "artifact.bin", target: "files")
             #expect(reply.status == 0, "\(reply)")
-            // Hashing 40 MiB takes a debug build's berthd tens of seconds (a release build: a fraction of one).
-            let outcome = try #require(try await pickup.waitFor("artifact.bin", timeout: .seconds(300)).first)
+            let outcome = try #require(try await pickup.waitFor("artifact.bin", timeout: .seconds(120)).first)
             #expect(outcome.ok && outcome.detail == sha, "\(outcome)")
             #expect(reply.stdout == outcome.id + "\n", "\(reply)")
             #expect(try await Files.sha256sum(pickup.stateDir + "/published/artifact.bin") == sha)

@@ -127,7 +127,7 @@ import Testing
         try await waitUntil("v1 deployed") { Self.deployed(recorder, "web.txt").count == 1 }
         let removed = PickupChange(
             directory: "site", path: site.path + "/web.txt", relative: "web.txt", kind: .removed,
-            detectedUSec: realtimeUSec())
+            detectedUSec: SystemClock.wallUSec())
         await service.engine.process([removed])
         #expect(try await Self.current(service, "web.txt")?.status == .deployed)
         // Back with other content: that content deploys.
@@ -264,7 +264,7 @@ import Testing
         func change(_ relative: String, _ kind: PickupChange.Kind) -> PickupChange {
             PickupChange(
                 directory: "site", path: site.path + "/" + relative, relative: relative, kind: kind,
-                detectedUSec: realtimeUSec())
+                detectedUSec: SystemClock.wallUSec())
         }
         await service.engine.process([change("a/x.txt", .removed), change("b/x.txt", .changed)])
         let outcomes = recorder.records.withLock { $0.filter { $0.name == "x.txt" }.map(\.status) }

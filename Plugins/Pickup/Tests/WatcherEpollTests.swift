@@ -9,7 +9,7 @@ import Testing
 /// The epoll thread is shared by every plugin (supervision, timers, pickup's inotify): nothing slow may run on it
 /// or wait there behind a folder walk (issue 13).
 @Suite struct WatcherEpollTests {
-    /// While AddDirectory's walk of a 50,000-file tree runs, events keep arriving in another watched folder, and a
+    /// While AddDirectory's walk of a 10,000-file tree (the benchmark walks 50,000) runs, events keep arriving in another watched folder, and a
     /// chain of epoll timers measures how late the epoll thread serves them. Before, the walk held the watcher's
     /// lock and the inotify callback waited for it on the epoll thread: every timer (and every child's exit) was
     /// late by the whole walk.
@@ -19,10 +19,10 @@ import Testing
         let busy = root + "/busy"
         let tree = root + "/tree"
         try FileSystem.makeDirectories(busy)
-        for folder in 0..<250 {
+        for folder in 0..<100 {
             let dir = tree + "/d\(folder)/e"
             try FileSystem.makeDirectories(dir)
-            for file in 0..<200 {
+            for file in 0..<100 {
                 let fd = open(dir + "/f\(file).txt", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
                 guard fd >= 0 else { throw TestFailure("cannot create a file in \(dir): \(systemErrorText(errno))") }
                 close(fd)
@@ -45,19 +45,10 @@ import Testing
                 try await Task.sleep(for: .milliseconds(2))
             }
         }
-        // How late a 2 ms epoll timer fires, over and over.
-        let probe = Task.detached { () -> (Duration, Int) in
-            let clock = ContinuousClock()
-            var latest = Duration.zero
-            var count = 0
-            while !done.flag.load(ordering: .acquiring) {
-                let start = clock.now
-                await FDWatcher.shared.sleep(for: .milliseconds(2))
-                latest = max(latest, clock.now - start - .milliseconds(2))
-                count += 1
-            }
-            return (latest, count)
-        }
+        // How late a 2 ms epoll timer fires, over and over: measured and re-armed on the epoll thread itself, so
+        // that the cooperative pool (busy when the whole suite runs) does not count.
+        let probe = TimerProbe()
+        probe.arm(until: done)
         try await Task.sleep(for: .milliseconds(50))
         let clock = ContinuousClock()
         let start = clock.now
@@ -65,15 +56,31 @@ import Testing
         let walk = clock.now - start
         done.flag.store(true, ordering: .releasing)
         try await writer.value
-        let (late, timers) = await probe.value
+        let lateness = probe.lateness.withLock { $0 }.sorted()
+        let (median, latest) = lateness.isEmpty ? (walk, walk) : (lateness[lateness.count / 2], lateness.last!)
         let watched = await watcher.watchedFolders.filter { $0.hasPrefix("tree:") }.count
-        #expect(watched == 501, "\(watched) folders of the tree watched")
-        // Loose (a regression check, not a benchmark): before, a timer was late by about the whole walk.
+        #expect(watched == 201, "\(watched) folders of the tree watched")
+        // Loose (a regression check, not a benchmark): before, the epoll thread walked, so the timers stopped for
+        // the whole walk: a handful fired, each late by about the walk. The median, not the latest, is judged: on a
+        // loaded machine (the whole suite at once) the thread itself may wait for a core now and then.
         #expect(
-            late < max(walk / 3, .milliseconds(30)),
-            "an epoll timer was \(late) late during a walk of \(walk) (\(timers) timers)")
+            lateness.count >= 10 && median < max(walk / 3, .milliseconds(30)),
+            "\(lateness.count) epoll timers during a walk of \(walk): median \(median) late, latest \(latest)")
         try await waitUntil("the busy folder's changes arrive as a batch") { batches.withLock { $0 } > 0 }
-        print("walk of 50,000 files: \(walk); the latest of \(timers) epoll timers: \(late)")
+        print("walk of 10,000 files: \(walk); \(lateness.count) epoll timers, median \(median) late, latest \(latest)")
+    }
+}
+
+/// A 2 ms timer on the shared epoll thread that records how late it fires and arms itself again until `done`.
+private final class TimerProbe: Sendable {
+    let lateness = Mutex<[Duration]>([])
+
+    func arm(until done: Stop) {
+        let armed = ContinuousClock.now
+        FDWatcher.shared.after(.milliseconds(2)) { [self] in
+            lateness.withLock { $0.append(ContinuousClock.now - armed - .milliseconds(2)) }
+            if !done.flag.load(ordering: .acquiring) { arm(until: done) }
+        }
     }
 }
 

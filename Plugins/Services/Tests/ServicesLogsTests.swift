@@ -22,8 +22,9 @@ import Testing
             }
             let lines = reply.first?.items?.compactMap(\.string) ?? []
             print("Logs(100000) of a 32 MB line, Ping meanwhile: \(report)")
-            #expect(report.load < .seconds(1), "\(report)")
-            #expect(report.slowestPing < .seconds(1), "\(report)")
+            // Loose: a debug build with the whole suite running at once; the quadratic read took over a minute.
+            #expect(report.load < .seconds(10), "\(report)")
+            #expect(report.slowestPing < .seconds(5), "\(report)")  // the old read on the bus thread stalled it 6.5 s
             #expect(lines.count == 1)
             let line = try #require(lines.first)
             #expect(line.hasPrefix("[cut: the start of this line is more than"), "\(line.prefix(80))")

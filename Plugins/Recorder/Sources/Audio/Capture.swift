@@ -73,7 +73,7 @@ final class Capture: Sendable {
         AlsaDiagnostics.install()
         defer { AlsaDiagnostics.uninstall() }
         let item = readLoop()
-        cpuUSec.store(Clock.threadCPUUSec(), ordering: .relaxed)
+        cpuUSec.store(Int64(SystemClock.threadCPUUSec()), ordering: .relaxed)
         queue.push(item)
     }
 
@@ -89,7 +89,7 @@ final class Capture: Sendable {
         queue.push(.opened(periodFrames: pcm.periodFrames))
         let format = settings.format
         let frameBytes = format.captureFrameBytes
-        let startMonotonic = Clock.monotonicUSec()
+        let startMonotonic = Int64(SystemClock.monotonicUSec())
         var captured: Int64 = 0
         var afterGap = false
         while !isStopRequested {
@@ -103,14 +103,14 @@ final class Capture: Sendable {
             }
             switch result {
             case .frames(let n) where n > 0:
-                let now = Clock.wallUSec()
+                let now = Int64(SystemClock.wallUSec())
                 // A PCM not paced by hardware waits for the writer once four periods are queued, so a replay
                 // holds the memory of a real device's steady state, not ten seconds of backlog.
                 let waitLimit = min(maxQueuedBytes, 4 * pcm.periodFrames * frameBytes)
                 while settings.waitForWriter, !isStopRequested,
                     queuedBytes.load(ordering: .relaxed) + bytes.count > waitLimit
                 {
-                    Clock.sleepOnThread(usec: 1000)
+                    SystemClock.sleepOnThread(usec: 1000)
                 }
                 if queuedBytes.load(ordering: .relaxed) + bytes.count > maxQueuedBytes {
                     overruns.add(1, ordering: .relaxed)
@@ -129,7 +129,7 @@ final class Capture: Sendable {
                 captured += Int64(n)
                 framesCaptured.store(captured, ordering: .relaxed)
                 if pace {
-                    Clock.sleepOnThread(usec: startMonotonic + format.usec(frames: captured) - Clock.monotonicUSec())
+                    SystemClock.sleepOnThread(usec: startMonotonic + format.usec(frames: captured) - Int64(SystemClock.monotonicUSec()))
                 }
             case .frames:
                 continue

@@ -58,7 +58,7 @@ final class RecorderEngine: Sendable {
 
     init(
         config: RecorderConfig, logger: Logger = Logger(label: "berth.recorder"), events: RecorderEvents = .init(),
-        clock: @escaping @Sendable () -> Int64 = Clock.wallUSec,
+        clock: @escaping @Sendable () -> Int64 = { Int64(SystemClock.wallUSec()) },
         zoneDirectory: String = TimeZoneRules.defaultDirectory,
         freeBytesProvider: @escaping @Sendable (String) throws -> UInt64 = FileIO.freeBytes
     ) {

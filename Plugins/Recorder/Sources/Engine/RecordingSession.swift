@@ -36,7 +36,7 @@ final class RecordingSession: Sendable {
                             if !writer.handle(item) { break }
                         }
                         var result = writer.result
-                        result.cpuUSec = Clock.threadCPUUSec() + capture.cpuUSec.load(ordering: .relaxed)
+                        result.cpuUSec = Int64(SystemClock.threadCPUUSec()) + capture.cpuUSec.load(ordering: .relaxed)
                         continuation.resume(returning: result)
                     }
                 } catch {

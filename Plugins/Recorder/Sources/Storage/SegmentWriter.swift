@@ -151,7 +151,7 @@ final class SegmentWriter {
             requestStop()
             return
         }
-        let anchor = anchor ?? (Clock.wallUSec(), firstFrame)
+        let anchor = anchor ?? (Int64(SystemClock.wallUSec()), firstFrame)
         let startUSec = anchor.usec + format.usec(frames: firstFrame - anchor.frame)
         let id = RecordingID.make()
         let partial = layout.partialPath(id: id, startUSec: startUSec)

@@ -151,6 +151,6 @@ public final class SupervisedProcess: Sendable {
     }
 
     static func now() -> SupervisorStateMachine.Now {
-        .init(monotonic: cberth_now_monotonic_usec(), wall: cberth_now_realtime_usec())
+        .init(monotonic: SystemClock.monotonicUSec(), wall: SystemClock.wallUSec())
     }
 }

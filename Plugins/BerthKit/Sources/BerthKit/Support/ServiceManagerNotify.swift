@@ -19,8 +19,3 @@ public enum ServiceManagerNotify {
         connection.setPeriodic(intervalUSec: usec / 2) { send("WATCHDOG=1") }
     }
 }
-
-/// Wall-clock time in microseconds since the epoch (the `...USec` properties).
-public func realtimeUSec() -> UInt64 { cberth_now_realtime_usec() }
-/// Monotonic time in microseconds.
-public func monotonicUSec() -> UInt64 { cberth_now_monotonic_usec() }

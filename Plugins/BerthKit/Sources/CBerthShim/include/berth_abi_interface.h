@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "9c5127c6eb1c942d5faa93d4cec2af9431cc0480e64158e92f05500f20ad1766"
+#define CBERTH_ABI_INTERFACE "8dbaea52d28fc28221059a6c19385a2997675d8372151c4b191434fe28f7a4bd"
 #endif
