@@ -6,29 +6,44 @@ import Testing
 /// berthctl never waits for ever: a job's wait ends when the daemon leaves the bus, a stopped daemon is named
 /// within 3 s, and the conventions users expect (negative numbers, reload, the private bus).
 @Suite struct BerthctlWaitTests {
-    /// `berthctl services start SLOW` while berthd is killed and a new one takes the name: berthctl exits non-zero
-    /// at once, saying the daemon left, instead of waiting for a JobRemoved that never comes.
-    @Test func jobWaitEndsWhenTheDaemonIsReplaced() async throws {
-        try await TestEnvironment.with { env in
-            try env.installPlugins(["libServicesPlugin.so"])
-            try env.writeConfig(
-                """
-                services:
-                  units:
-                    slow: { exec: [sleep, "300"], ready: notify, start_timeout: 120s }
-                """)
-            let first = try await env.startDaemon()
-            let out = env.root + "/start.out"
-            let start = try ChildProcess.spawn(
-                [TestEnvironment.buildDir + "/berthctl", "services", "start", "slow"], environment: env.environment,
-                stdout: out, stderr: out)
-            defer { start.terminate() }
+    /// berthd with a service that never becomes ready, and `berthctl services start` of it waiting on its job (the
+    /// job runs when this returns): the daemon, the berthctl process and the file of its output.
+    static func startWaitingOnASlowService(_ env: TestEnvironment) async throws
+        -> (DaemonProcess, ChildProcess, String)
+    {
+        try env.installPlugins(["libServicesPlugin.so"])
+        try env.writeConfig(
+            """
+            services:
+              units:
+                slow: { exec: [sleep, "300"], ready: notify, start_timeout: 120s }
+            """)
+        let daemon = try await env.startDaemon()
+        let out = env.root + "/start.out"
+        let start = try ChildProcess.spawn(
+            [TestEnvironment.buildDir + "/berthctl", "services", "start", "slow"], environment: env.environment,
+            stdout: out, stderr: out)
+        do {
             let client = try env.connect()
+            defer { client.close() }
             try await waitUntil("the Start job runs") {
                 let jobs = try await client.getProperty(
                     "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Jobs")
                 return !(jobs.items ?? []).isEmpty
             }
+        } catch {
+            start.terminate()
+            throw error
+        }
+        return (daemon, start, out)
+    }
+
+    /// `berthctl services start SLOW` while berthd is killed and a new one takes the name: berthctl exits non-zero
+    /// at once, saying the daemon left, instead of waiting for a JobRemoved that never comes.
+    @Test func jobWaitEndsWhenTheDaemonIsReplaced() async throws {
+        try await TestEnvironment.with { env in
+            let (first, start, out) = try await Self.startWaitingOnASlowService(env)
+            defer { start.terminate() }
             first.signal(SIGKILL)
             _ = try await first.waitForExit()
             // The new daemon numbers its jobs from 1 again: its JobRemoved must not end the old wait.
@@ -45,25 +60,8 @@ import Testing
     /// The same when berthd dies and nothing takes its place.
     @Test func jobWaitEndsWhenTheDaemonDies() async throws {
         try await TestEnvironment.with { env in
-            try env.installPlugins(["libTestFixtureGood.so", "libServicesPlugin.so"])
-            try env.writeConfig(
-                """
-                services:
-                  units:
-                    slow: { exec: [sleep, "300"], ready: notify, start_timeout: 120s }
-                """)
-            let daemon = try await env.startDaemon()
-            let out = env.root + "/start.out"
-            let start = try ChildProcess.spawn(
-                [TestEnvironment.buildDir + "/berthctl", "services", "start", "slow"], environment: env.environment,
-                stdout: out, stderr: out)
+            let (daemon, start, out) = try await Self.startWaitingOnASlowService(env)
             defer { start.terminate() }
-            let client = try env.connect()
-            try await waitUntil("the Start job runs") {
-                let jobs = try await client.getProperty(
-                    "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Jobs")
-                return !(jobs.items ?? []).isEmpty
-            }
             daemon.signal(SIGKILL)
             let status = try await start.wait(timeout: .seconds(10))
             let text = (try? FileSystem.readText(out)) ?? ""
