@@ -86,7 +86,11 @@ enum CLI {
             printError(error.message)
             throw ExitCode(error.code)
         } catch let error as DBusError {
-            printError(describe(error, options))
+            var text = describe(error, options)
+            if SystemdProbe.meansNoAnswer(error), let why = await SystemdProbe.explain(BusTarget.resolve(options)) {
+                text += "; " + why
+            }
+            printError(text)
             throw ExitCode(1)
         } catch let error as ExitCode {
             throw error

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 #include <yaml.h>
 #include <sqlite3.h>
 

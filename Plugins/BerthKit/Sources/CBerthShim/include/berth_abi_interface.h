@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "8dbaea52d28fc28221059a6c19385a2997675d8372151c4b191434fe28f7a4bd"
+#define CBERTH_ABI_INTERFACE "10034737280374d1e69d817b5f430ec9112d1a2b0ae9dd7f46596485ce527a27"
 #endif
