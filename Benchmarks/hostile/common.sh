@@ -47,6 +47,8 @@ services:
     idle: { exec: [sleep, "100000"] }
 instances:
   ports: $ports-$((ports + 99))
+pickup:
+  max_upload_bytes: ${UPLOAD_CAP:-48M}    # above the default 16M, so that the 32 MiB Deploy is taken, not refused
 recorder:
   device: bench
   alsa_config: 'pcm.bench { type null }'
