@@ -9,8 +9,9 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await CLI.run(bus) {
             let connection = try BusTarget.resolve(bus).connect()
-            // A stopped or hung daemon is told within 3 s, not after the bus's 25 s call timeout.
-            _ = try await connection.manager("Ping", timeout: .seconds(3))
+            // A stopped, hung or failing daemon is told within 3 s (2 s of Ping, then the lock file or systemd is
+            // asked), not after the bus's 25 s call timeout.
+            _ = try await connection.manager("Ping", timeout: .seconds(2))
             let manager = try await connection.berthProperties(Berth.root, Berth.manager)
             let plugins = try await PluginsCommand.fetch(connection)
             let jobs = try await JobsCommand.fetch(connection)

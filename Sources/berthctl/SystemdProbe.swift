@@ -33,7 +33,9 @@ enum SystemdProbe {
             text += ", result \(result)" + (status != 0 ? ", exit status \(status)" : "")
         }
         let user = !target.isSystem
-        let lines = Journal.lastMessages(unit: unit, user: user, priority: 3, count: 3)
+        // The errors of the unit's last start, not of an earlier life.
+        let started = await property("Unit", "InactiveExitTimestamp")?.uint64 ?? 0
+        let lines = Journal.lastMessages(unit: unit, user: user, priority: 3, count: 3, sinceUSec: started)
         if !lines.isEmpty {
             text += "; its last errors: " + lines.map { "\"\($0)\"" }.joined(separator: ", ")
         }

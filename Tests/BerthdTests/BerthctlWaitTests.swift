@@ -82,7 +82,7 @@ import Testing
             #expect(status.status == 1, "\(status)")
             #expect(status.stderr.contains("berthd (pid \(daemon.pid)"), "\(status)")
             #expect(status.stderr.contains("does not answer") && status.stderr.contains("berthctl up --force"), "\(status)")
-            #expect(took < .seconds(10), "status took \(took)")  // 3 s of Ping; before, the 25 s bus timeout
+            #expect(took < .seconds(10), "status took \(took)")  // 2 s of Ping; before, the 25 s bus timeout
         }
     }
 

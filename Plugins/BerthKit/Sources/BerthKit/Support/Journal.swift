@@ -5,9 +5,12 @@ import Glibc
 /// unit logged at a given priority or worse, as `journalctl [--user] -u UNIT -p PRIORITY` shows them.
 public enum Journal {
     /// The last `count` messages of `unit`, oldest first, at `priority` (0 emerg ... 7 debug) or more urgent. With
-    /// `user`, the calling user's units (`journalctl --user`); else the system's. Empty when there is no journal or
-    /// nothing matches; the read is bounded by `count` and never waits for new entries.
-    public static func lastMessages(unit: String, user: Bool, priority: Int = 3, count: Int = 3) -> [String] {
+    /// `user`, the calling user's units (`journalctl --user`); else the system's. Only entries from `sinceUSec` on
+    /// (wall clock; 0: all), e.g. the unit's last start. Empty when there is no journal or nothing matches; the read
+    /// is bounded by `count` and never waits for new entries.
+    public static func lastMessages(
+        unit: String, user: Bool, priority: Int = 3, count: Int = 3, sinceUSec: UInt64 = 0
+    ) -> [String] {
         var journal: OpaquePointer? = nil
         let flags = Int32(SD_JOURNAL_LOCAL_ONLY) | (user ? Int32(SD_JOURNAL_CURRENT_USER) : Int32(SD_JOURNAL_SYSTEM))
         guard sd_journal_open(&journal, flags) >= 0, let journal else { return [] }
@@ -20,6 +23,8 @@ public enum Journal {
         guard sd_journal_seek_tail(journal) >= 0 else { return [] }
         var lines: [String] = []
         while lines.count < count, sd_journal_previous(journal) > 0 {
+            var stamp: UInt64 = 0
+            if sinceUSec > 0, sd_journal_get_realtime_usec(journal, &stamp) >= 0, stamp < sinceUSec { break }
             var data: UnsafeRawPointer? = nil
             var length = 0
             guard sd_journal_get_data(journal, "MESSAGE", &data, &length) >= 0, let data else { continue }

@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "10034737280374d1e69d817b5f430ec9112d1a2b0ae9dd7f46596485ce527a27"
+#define CBERTH_ABI_INTERFACE "211bdebc2d7ad4912f6574ea4d6b83554640e3b6c31715e987e43596065a2a24"
 #endif
