@@ -11,6 +11,7 @@
  *   quiet SECONDS                  waits until a Ping answers within 50 ms (the previous load is over), at most
  *                                  SECONDS; prints quiet seconds=.. result=ok|busy.
  *   deploy BYTES NAME TARGET       Pickup.Deploy(NAME, BYTES random bytes, TARGET), the array appended in one piece.
+ *   deployfd BYTES NAME TARGET     Pickup.DeployFd(fd, NAME, TARGET): the same bytes in a memfd, passed as a descriptor.
  *   logs PATH LINES                org.berth.Berth1.Service.Logs(LINES) on PATH.
  *   import PATH                    Manager.ImportConfig(PATH, replace=false, dry_run=true).
  *   adddir NAME PATH PATTERN       Pickup.AddDirectory(NAME, PATH, "files", {recursive: true, patterns: [PATTERN]}).
@@ -35,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
 #include <unistd.h>
@@ -195,6 +197,33 @@ static int mode_quiet(double seconds) {
     return strcmp(result, "ok") != 0;
 }
 
+static int mode_deployfd(size_t bytes, const char *name, const char *target) {
+    sd_bus *bus = connect_bus();
+    int fd = memfd_create("hostile-bench", MFD_CLOEXEC);
+    check(fd < 0 ? -errno : 0, "memfd_create");
+    uint8_t *data = malloc(1 << 20);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t done = 0; done < bytes;) {
+        size_t n = bytes - done < (1 << 20) ? bytes - done : (1 << 20);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            data[i] = (uint8_t)x;
+        }
+        check(write(fd, data, n) == (ssize_t)n ? 0 : -EIO, "write the memfd");
+        done += n;
+    }
+    free(data);
+    lseek(fd, 0, SEEK_SET);
+    sd_bus_message *m = method(bus, ROOT "/pickup", "org.berth.Berth1.Pickup", "DeployFd");
+    check(sd_bus_message_append(m, "hss", fd, name, target), "append fd, name, target");
+    close(fd);
+    int status = timed_call(bus, m, "deployfd", NULL, false);
+    printf(" bytes=%zu\n", bytes);
+    sd_bus_message_unref(m);
+    sd_bus_flush_close_unref(bus);
+    return status;
+}
+
 static int mode_deploy(size_t bytes, const char *name, const char *target) {
     sd_bus *bus = connect_bus();
     uint8_t *data = malloc(bytes ? bytes : 1);
@@ -351,6 +380,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "ping") && n == 1) return mode_ping(a[0]);
     if (!strcmp(mode, "quiet") && n == 1) return mode_quiet(atof(a[0]));
     if (!strcmp(mode, "deploy") && n == 3) return mode_deploy(strtoull(a[0], NULL, 10), a[1], a[2]);
+    if (!strcmp(mode, "deployfd") && n == 3) return mode_deployfd(strtoull(a[0], NULL, 10), a[1], a[2]);
     if (!strcmp(mode, "logs") && n == 2) return mode_logs(a[0], (uint32_t)strtoul(a[1], NULL, 10));
     if (!strcmp(mode, "import") && n == 1) return mode_import(a[0]);
     if (!strcmp(mode, "adddir") && n == 3) return mode_adddir(a[0], a[1], a[2]);

@@ -76,6 +76,9 @@ rss_before=$(rss_kib)
 measure deploy "$bench" --address "$ADDR" --timeout "$TIMEOUT" deploy $((DEPLOY_MIB << 20)) big.bin files || true
 peak=$(hwm_kib)
 echo "deploy: RSS before ${rss_before} KiB, peak during the upload ${peak} KiB (VmHWM)"
+# The same bytes as a descriptor (DeployFd): nothing large crosses the bus, so nothing queues behind it.
+alive && measure deployfd "$bench" --address "$ADDR" --timeout "$TIMEOUT" deployfd $((DEPLOY_MIB << 20)) big-fd.bin files \
+    || true
 alive && measure logs "$bench" --address "$ADDR" --timeout "$TIMEOUT" logs /org/berth/Berth1/services/logger 100000 || true
 alive && measure import "$bench" --address "$ADDR" --timeout "$TIMEOUT" import "$tmp/fifo.yaml" || true
 timeout 2 sh -c ": > '$tmp/fifo.yaml'" 2>/dev/null || true   # lets a reader still blocked on the FIFO go
