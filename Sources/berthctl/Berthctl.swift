@@ -17,7 +17,41 @@ struct Berthctl: AsyncParsableCommand {
     /// Accepts the shared options before the subcommand too (`berthctl --address X status`, as with busctl) by
     /// moving them after it.
     static func main() async {
-        await main(movingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+        let arguments = movingGlobalOptions(Array(CommandLine.arguments.dropFirst()))
+        if await runFast(arguments) { return }
+        await main(arguments)
+    }
+
+    /// berthctl's start is mostly the argument parser building its tree of every command (each a conformance look-up
+    /// in the runtime): `--version` needs none of it, and a command such as `status` or `services start NAME` needs
+    /// only its own branch, parsed with that command as the root. Anything the branch does not parse (help, a
+    /// mistake) goes the whole way, so usage and error messages stay those of `berthctl`.
+    static func runFast(_ arguments: [String]) async -> Bool {
+        if arguments == ["--version"] {
+            print(BerthVersion.string)
+            return true
+        }
+        let help: Set<String> = ["-h", "--help", "help", "--generate-completion-script", "--experimental-dump-help"]
+        guard let first = arguments.first, !arguments.contains(where: help.contains),
+            let branch = configuration.subcommands.first(where: { $0._commandName == first })
+        else { return false }
+        let command: any ParsableCommand
+        do {
+            command = try branch.parseAsRoot(Array(arguments.dropFirst()))
+        } catch {
+            return false
+        }
+        do {
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                var command = command
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+        return true
     }
 
     static func movingGlobalOptions(_ arguments: [String]) -> [String] {
