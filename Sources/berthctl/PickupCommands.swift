@@ -71,6 +71,7 @@ struct PickupRemoveCommand: AsyncParsableCommand {
     func run() async throws {
         try await CLI.run(bus) {
             _ = try await BusTarget.resolve(bus).connect().pickup("RemoveDirectory", [.string(name)])
+            print("stopped watching the pickup folder \"\(name)\" (what it deployed stays deployed)")
         }
     }
 }
@@ -234,4 +235,5 @@ private func setPaused(_ bus: BusOptions, _ paused: Bool) async throws {
     _ = try await BusTarget.resolve(bus).connect().call(
         Berth.name, PickupCommand.path, "org.freedesktop.DBus.Properties", "Set",
         [.string(PickupCommand.interface), .string("Paused"), .variant(.bool(paused))])
+    print(paused ? "pickup paused: changes queue until `berthctl pickup resume`" : "pickup resumed: queued changes deploy now")
 }

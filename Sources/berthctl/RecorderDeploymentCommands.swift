@@ -52,7 +52,8 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Report the daemon, the workers, the program and the deployment, honestly.")
+            abstract: "Report the daemon, the workers, the program and the deployment, honestly.",
+            discussion: "Exits 3 when the recorder, its workers or the program is not ok (as systemctl is-active does).")
         @OptionGroup var bus: BusOptions
 
         func run() async throws {
@@ -61,10 +62,18 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
                 let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Status")
                 let status = (reply.first?.stringKeyed ?? [:]).mapValues(\.unwrapped)
                 if bus.json {
-                    return print(JSON.object(status.keys.sorted().map { ($0, JSON(status[$0]!)) }).text)
+                    print(JSON.object(status.keys.sorted().map { ($0, JSON(status[$0]!)) }).text)
+                } else {
+                    for line in Self.report(status) { print(line) }
                 }
-                for line in Self.report(status) { print(line) }
+                // Like `systemctl is-active`: 3 when something is not running as it should, so scripts can tell.
+                if !Self.isHealthy(status) { throw ExitCode(3) }
             }
+        }
+
+        /// The daemon's recorder is active, its workers and the program ok.
+        static func isHealthy(_ s: [String: DBusValue]) -> Bool {
+            s["daemon"]?.string == "active" && s["workers"]?.string == "ok" && s["program"]?.string == "ok"
         }
 
         /// acoupi's four headings with berth's detail under each.

@@ -57,12 +57,16 @@ import Testing
             #expect(rollback.status == 0 && rollback.stdout.contains("rolled back page.html"), "\(rollback)")
             #expect(try String(contentsOfFile: pickup.stateDir + "/published/page.html", encoding: .utf8) == "v1")
 
-            #expect(try await env.berthctl(["pickup", "pause"]).status == 0)
+            let pause = try await env.berthctl(["pickup", "pause"])
+            #expect(pause.status == 0 && pause.stdout.hasPrefix("pickup paused"), "\(pause)")
             let paused = try await pickup.client.getProperty(
                 "org.berth.Berth1", PickupHarness.path, PickupHarness.interface, "Paused")
             #expect(paused == .bool(true))
-            #expect(try await env.berthctl(["pickup", "resume"]).status == 0)
-            #expect(try await env.berthctl(["pickup", "remove", "web"]).status == 0)
+            let resumed = try await env.berthctl(["pickup", "resume"])
+            #expect(resumed.status == 0 && resumed.stdout.hasPrefix("pickup resumed"), "\(resumed)")
+            let removed = try await env.berthctl(["pickup", "remove", "web"])
+            #expect(
+                removed.status == 0 && removed.stdout.contains("stopped watching the pickup folder \"web\""), "\(removed)")
             let missing = try await env.berthctl(["pickup", "remove", "web"])
             #expect(missing.status != 0 && missing.stderr.contains("no folder named"), "\(missing)")
         }

@@ -103,6 +103,8 @@ import Testing
             #expect(try await env.berthctl(["recorder", "deployment", "stop"]).status == 0)
             let after = try await env.berthctl(["recorder", "deployment", "status", "--json"])
             #expect(after.stdout.contains("\"deployment\":\"inactive\""), "\(after)")
+            // Without a deployment nothing records: no "next recording at".
+            #expect(!after.stdout.contains("next recording at"), "\(after)")
         }
     }
 
@@ -125,6 +127,7 @@ import Testing
             try await waitUntil("State is error") { try await world.property("State") == .string("error") }
             let status = try await env.berthctl(["recorder", "deployment", "status"])
             #expect(status.stdout.contains("workers:     status: notok"), "\(status)")
+            #expect(status.status == 3, "an unhealthy recorder exits 3, as systemctl is-active does: \(status)")
             #expect(status.stdout.contains("  capture:   notok: "), "\(status)")
             let record = try await env.berthctl(["recorder", "record-now", "0.1"])
             #expect(record.status != 0, "\(record)")

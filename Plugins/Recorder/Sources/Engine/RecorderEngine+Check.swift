@@ -83,8 +83,8 @@ extension RecorderEngine {
         if fsync(fd) != 0 { throw FileIO.error("cannot sync a file in", layout.partials) }
     }
 
-    /// The schedule in words, with the next recording.
-    func describe(_ schedule: Schedule) -> String {
+    /// The schedule in words, with the next recording when `withNext`.
+    func describe(_ schedule: Schedule, withNext: Bool = true) -> String {
         let seconds = Double(schedule.durationUSec) / 1e6
         let windows = schedule.windows.map { $0.isAllDay ? "all day" : $0.description }.joined(separator: ", ")
         let what =
@@ -92,7 +92,7 @@ extension RecorderEngine {
             ? "continuously in \(seconds) s files"
             : "\(seconds) s every \(Double(schedule.intervalUSec) / 1e6) s"
         var text = "records \(what), \(windows) (\(schedule.zone.name))"
-        if let next = schedule.nextRecording(afterUSec: clock()) {
+        if withNext, let next = schedule.nextRecording(afterUSec: clock()) {
             text += "; next recording at \(MetadataStore.text(next.start)) UTC"
         }
         return text

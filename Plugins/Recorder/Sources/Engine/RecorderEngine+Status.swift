@@ -37,7 +37,10 @@ extension RecorderEngine {
             out["deployment"] = .string("inactive")
         }
 
-        if case .success(let resolved) = resolved { out["schedule"] = .string(describe(resolved.schedule)) }
+        // Without a deployment nothing records: no "next recording" then.
+        if case .success(let resolved) = resolved {
+            out["schedule"] = .string(describe(resolved.schedule, withNext: s.deployment != nil))
+        }
         out["device"] = .string(config.device)
         out["sample_rate"] = .uint(UInt64(max(0, config.sampleRate)))
         out["channels"] = .uint(UInt64(max(0, config.channels)))
