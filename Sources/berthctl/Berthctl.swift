@@ -32,9 +32,16 @@ struct Berthctl: AsyncParsableCommand {
             return true
         }
         let help: Set<String> = ["-h", "--help", "help", "--generate-completion-script", "--experimental-dump-help"]
-        guard let first = arguments.first, !arguments.contains(where: help.contains),
-            let branch = configuration.subcommands.first(where: { $0._commandName == first })
-        else { return false }
+        guard let first = arguments.first, !arguments.contains(where: help.contains) else { return false }
+        guard let branch = configuration.subcommands.first(where: { $0._commandName == first }) else {
+            suggest(first, among: configuration.subcommands, path: "berthctl")
+            return false
+        }
+        if arguments.count > 1, !branch.configuration.subcommands.isEmpty,
+            !branch.configuration.subcommands.contains(where: { $0._commandName == arguments[1] })
+        {
+            suggest(arguments[1], among: branch.configuration.subcommands, path: "berthctl \(first)")
+        }
         let command: any ParsableCommand
         do {
             command = try branch.parseAsRoot(Array(arguments.dropFirst()))
@@ -52,6 +59,33 @@ struct Berthctl: AsyncParsableCommand {
             exit(withError: error)
         }
         return true
+    }
+
+    /// An unknown command word close to a real one (`berthctl servces`, `berthctl services strat`): says which was
+    /// meant and exits 64 (a usage error), as git does. Options and words far from every command go on to the parser.
+    static func suggest(_ word: String, among commands: [any ParsableCommand.Type], path: String) {
+        guard !word.hasPrefix("-") else { return }
+        let names = commands.map { $0._commandName }
+        let scored = names.map { ($0, editDistance(word, $0)) }.sorted { $0.1 < $1.1 }
+        guard let best = scored.first, best.1 <= (best.0.count >= 4 ? 2 : 1) else { return }
+        CLI.printError("unknown command \"\(word)\" for \(path); did you mean `\(path) \(best.0)`?")
+        Glibc.exit(64)
+    }
+
+    /// Levenshtein distance between two short words.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 
     static func movingGlobalOptions(_ arguments: [String]) -> [String] {

@@ -111,4 +111,18 @@ import Testing
             #expect(list.stdout.contains("b "), "\(list)")
         }
     }
+
+    /// A mistyped command word is named with the command that was meant, exit 64; a far one is the parser's error.
+    @Test func aMistypedCommandSuggestsTheNearest() async throws {
+        try await TestEnvironment.with { env in
+            let top = try await env.berthctl(["servces"])
+            #expect(top.status == 64 && top.stderr.contains("did you mean `berthctl services`?"), "\(top)")
+            let nested = try await env.berthctl(["services", "strat", "x"])
+            #expect(nested.status == 64 && nested.stderr.contains("did you mean `berthctl services start`?"), "\(nested)")
+            let far = try await env.berthctl(["zzzzzz"])
+            #expect(far.status == 64 && !far.stderr.contains("did you mean"), "\(far)")
+            let version = try await env.berthctl(["--version"])
+            #expect(version.status == 0 && version.stdout == BerthVersion.string + "\n", "\(version)")
+        }
+    }
 }
