@@ -29,6 +29,19 @@ enum ServicesBus {
         return (reply[0].string ?? "", reply[1].string ?? "")
     }
 
+    /// The program and pid behind a bus client's unique name (`:1.44`), from the bus driver and /proc; empty and 0
+    /// when it is gone or cannot be asked.
+    static func describePeer(_ connection: BusConnection, _ unique: String) async -> (program: String, pid: UInt32) {
+        guard !unique.isEmpty,
+            let reply = try? await connection.call(
+                "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+                [.string(unique)], timeout: .seconds(2)),
+            let pid = reply.first?.uint32, pid > 0
+        else { return ("", 0) }
+        let comm = (try? FileSystem.readKernelText("/proc/\(pid)/comm")) ?? nil
+        return (String((comm ?? "?").split(separator: "\n").first ?? "?"), pid)
+    }
+
     /// "3h 2m", "41s": how long since `usec` (a wall-clock time), "-" for 0.
     static func uptime(since usec: UInt64) -> String {
         guard usec > 0 else { return "-" }
@@ -60,15 +73,20 @@ struct ServicesList: AsyncParsableCommand {
                     .int(Int64(props["Restarts"]?.uint32 ?? 0)), .string(props["SubState"]?.string ?? ""),
                     .string(props["LockedBy"]?.string ?? ""),
                 ])
+                // A lock's holder as a person knows it: the program and its pid, which the bus knows.
+                let holder = await ServicesBus.describePeer(connection, props["LockedBy"]?.string ?? "")
+                rows[rows.count - 1] += [.string(holder.program), .int(Int64(holder.pid))]
             }
             if bus.json {
                 let keys = [
                     "name", "state", "pid", "active_since_usec", "endpoint", "restarts", "sub_state", "locked_by",
+                    "locked_by_program", "locked_by_pid",
                 ]
                 return Output.json(keys, rows)
             }
+            let anyLocked = rows.contains { if case .string(let holder) = $0[7] { !holder.isEmpty } else { false } }
             Output.table(
-                ["NAME", "STATE", "PID", "UPTIME", "ENDPOINT", "RESTARTS"],
+                ["NAME", "STATE", "PID", "UPTIME", "ENDPOINT", "RESTARTS"] + (anyLocked ? ["LOCKED BY"] : []),
                 rows.map { r in
                     func text(_ j: JSON) -> String {
                         switch j {
@@ -81,7 +99,13 @@ struct ServicesList: AsyncParsableCommand {
                     var since: UInt64 = 0
                     if case .int(let v) = r[3] { since = UInt64(v) }
                     let endpoint = text(r[4]).isEmpty ? "-" : text(r[4])
-                    return [text(r[0]), text(r[1]), pid, ServicesBus.uptime(since: since), endpoint, text(r[5])]
+                    var row = [text(r[0]), text(r[1]), pid, ServicesBus.uptime(since: since), endpoint, text(r[5])]
+                    if anyLocked {
+                        let unique = text(r[7])
+                        row.append(
+                            unique.isEmpty ? "-" : text(r[8]).isEmpty ? unique : "\(text(r[8])) (pid \(text(r[9])), \(unique))")
+                    }
+                    return row
                 }, empty: "no services defined")
         }
     }

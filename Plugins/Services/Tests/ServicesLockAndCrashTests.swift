@@ -17,6 +17,11 @@ import Testing
                 try await world.property("scope", "LockedBy").string?.isEmpty == false
             }
             let owner = try await world.property("scope", "LockedBy").string ?? ""
+            // The holder as a person knows it: the program and its pid.
+            let list = try await env.berthctl(["services", "list"])
+            #expect(list.stdout.contains("LOCKED BY") && list.stdout.contains("berthctl (pid \(locker.pid), \(owner))"), "\(list)")
+            let json = try await env.berthctl(["services", "list", "--json"])
+            #expect(json.stdout.contains("\"locked_by_program\":\"berthctl\",\"locked_by_pid\":\(locker.pid)"), "\(json)")
             let start = try await env.busctl([
                 "call", "org.berth.Berth1", ServicesWorld.root, ServicesWorld.services, "Start", "s", "scope",
             ])
