@@ -68,11 +68,14 @@ struct InstancesList: AsyncParsableCommand {
                 rows.append([
                     f[0].string ?? "", f[1].string ?? "", f[2].string ?? "", "\(props["MainPID"]?.uint32 ?? 0)",
                     "\(props["Port"]?.uint64 ?? 0)", props["Active"]?.bool == true ? "yes" : "",
+                    props["Folder"]?.string ?? "",
                 ])
             }
-            let keys = ["id", "application", "state", "pid", "port", "active"]
+            let keys = ["id", "application", "state", "pid", "port", "active", "folder"]
             if bus.json { return Output.json(keys, rows.map { $0.map(JSON.string) }) }
-            Output.table(["ID", "APPLICATION", "STATE", "PID", "PORT", "ACTIVE"], rows, empty: "no instances")
+            Output.table(
+                ["ID", "APPLICATION", "STATE", "PID", "PORT", "ACTIVE"], rows.map { Array($0.prefix(6)) },
+                empty: "no instances")
         }
     }
 }

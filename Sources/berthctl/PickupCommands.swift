@@ -200,11 +200,13 @@ struct PickupRollbackCommand: AsyncParsableCommand {
         commandName: "rollback", abstract: "Deploy the previous version again.")
     @OptionGroup var bus: BusOptions
     @Argument(help: "The artifact's file name.") var name: String
-    @Option(help: "Its target.") var target: String = "services"
+    @Option(help: "Its target (default: the one target it was deployed to).") var target: String?
 
     func run() async throws {
         try await CLI.run(bus) {
             let connection = try BusTarget.resolve(bus).connect()
+            let target: String
+            if let given = self.target { target = given } else { target = try await Self.deployedTarget(of: name, connection) }
             let id = try await connection.pickup("Rollback", [.string(name), .string(target)]).first?.string ?? ""
             let reply = try await connection.pickup("ListDeployments", [.uint32(50)])
             let row = (reply.first?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }.first {
@@ -214,6 +216,24 @@ struct PickupRollbackCommand: AsyncParsableCommand {
                 throw CLIError("rollback of \(name) in \(target) failed (deployment \(id)): \(row?[6] ?? "unknown")")
             }
             print("rolled back \(name) in \(target) (id \(id), sha256 \(row[4]))")
+        }
+    }
+
+    /// The target `name` was deployed to, from the deployment log: the one there is, else a question for the user.
+    static func deployedTarget(of name: String, _ connection: BusConnection) async throws -> String {
+        let reply = try await connection.pickup("ListDeployments", [.uint32(100_000)])
+        var targets: [String] = []
+        for row in (reply.first?.items ?? []).map({ ($0.items ?? []).map { $0.string ?? "" } })
+        where row.count > 3 && row[1] == name && row[3] == "deployed" && !targets.contains(row[2]) {
+            targets.append(row[2])
+        }
+        switch targets.count {
+        case 1: return targets[0]
+        case 0: throw CLIError("\"\(name)\" was never deployed (no target has it in the deployment log)")
+        default:
+            throw CLIError(
+                "\"\(name)\" was deployed to \(targets.count) targets (\(targets.sorted().joined(separator: ", "))): "
+                    + "name one with --target")
         }
     }
 }

@@ -145,6 +145,10 @@ import Testing
             #expect(deploy.stdout.contains("[7/7] deployed"), "\(deploy.stdout)")
             let list = try await env.berthctl(["instances", "list"])
             #expect(list.stdout.contains("api") && list.stdout.contains("running"), "\(list)")
+            // --json carries each instance's folder (where its server and config are).
+            let json = try await env.berthctl(["instances", "list", "--json"])
+            let id0 = String(new.stdout.dropLast())
+            #expect(json.stdout.contains("\"id\":\"\(id0)\"") && json.stdout.contains("\"folder\":\"/"), "\(json)")
             let rollback = try await env.berthctl(["instances", "rollback", "api"])
             #expect(rollback.status != 0 && rollback.stderr.contains("no stopped earlier instance"), "\(rollback)")
             let missing = try await env.berthctl(["instances", "start", "web-zzzzzz"])

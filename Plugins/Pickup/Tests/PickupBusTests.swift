@@ -53,8 +53,11 @@ import Testing
             let json = try await env.berthctl(["--json", "pickup", "history"])
             #expect(json.status == 0 && json.stdout.contains("\"status\""), "\(json)")
 
-            let rollback = try await env.berthctl(["pickup", "rollback", "page.html", "--target", "files"])
-            #expect(rollback.status == 0 && rollback.stdout.contains("rolled back page.html"), "\(rollback)")
+            // No --target: the one target page.html was deployed to (it used to default to services and fail).
+            let rollback = try await env.berthctl(["pickup", "rollback", "page.html"])
+            #expect(rollback.status == 0 && rollback.stdout.contains("rolled back page.html in files"), "\(rollback)")
+            let never = try await env.berthctl(["pickup", "rollback", "nothing.html"])
+            #expect(never.status == 1 && never.stderr.contains("\"nothing.html\" was never deployed"), "\(never)")
             #expect(try String(contentsOfFile: pickup.stateDir + "/published/page.html", encoding: .utf8) == "v1")
 
             let pause = try await env.berthctl(["pickup", "pause"])
