@@ -21,10 +21,20 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await CLI.run(bus) {
-                let name = try self.name ?? Prompt.ask("name", "Deployment name")
-                let latitude = try self.latitude ?? Prompt.number("latitude", "Latitude")
-                let longitude = try self.longitude ?? Prompt.number("longitude", "Longitude")
                 let connection = try BusTarget.resolve(bus).connect()
+                if self.name == nil || self.latitude == nil || self.longitude == nil {
+                    // Before asking anything: a second deployment is refused anyway.
+                    let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Status")
+                    let status = (reply.first?.stringKeyed ?? [:]).mapValues(\.unwrapped)
+                    if status["deployment"]?.string == "active" {
+                        throw CLIError(
+                            "a deployment is already active (\"\(status["deployment.name"]?.string ?? "")\"): stop it "
+                                + "first with `berthctl recorder deployment stop`")
+                    }
+                }
+                let name = try self.name ?? Prompt.ask("name", "Deployment name")
+                let latitude = try self.latitude ?? Prompt.number("latitude", "Latitude", in: -90...90)
+                let longitude = try self.longitude ?? Prompt.number("longitude", "Longitude", in: -180...180)
                 let options: DBusValue = .vardict(force ? [("force", .bool(true))] : [])
                 let reply = try await connection.berth(
                     RecorderCommand.path, RecorderCommand.interface, "StartDeployment",
@@ -121,11 +131,16 @@ enum Prompt {
         }
     }
 
-    static func number(_ option: String, _ question: String) throws -> Double {
+    /// A number in `range`, asked again until the answer is one (each answer is checked as it is given).
+    static func number(_ option: String, _ question: String, in range: ClosedRange<Double>) throws -> Double {
         while true {
             let answer = try ask(option, question)
-            if let value = Double(answer) { return value }
-            Output.line("\"\(answer)\" is not a number")
+            guard let value = Double(answer), value.isFinite else {
+                Output.line("\"\(answer)\" is not a number")
+                continue
+            }
+            if range.contains(value) { return value }
+            Output.line("\(option) must be from \(range.lowerBound) to \(range.upperBound), not \(answer)")
         }
     }
 }

@@ -86,10 +86,11 @@ public final class TestEnvironment: @unchecked Sendable {
     private func daemonCount() -> Int { lock.withLock { daemons.count } }
 
     /// Runs a program with this world's environment.
-    public func run(_ argv: [String], environment extra: [String: String] = [:], timeout: Duration = .seconds(30))
-        async throws -> CommandResult
-    {
-        try await Command.run(argv, environment: environment.merging(extra) { $1 }, timeout: timeout)
+    public func run(
+        _ argv: [String], environment extra: [String: String] = [:], timeout: Duration = .seconds(30),
+        input: String? = nil
+    ) async throws -> CommandResult {
+        try await Command.run(argv, environment: environment.merging(extra) { $1 }, timeout: timeout, input: input)
     }
 
     public func busctl(_ args: [String]) async throws -> CommandResult {

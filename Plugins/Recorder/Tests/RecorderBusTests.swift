@@ -40,11 +40,21 @@ import Testing
             let deployment = try await world.property("Deployment")
             #expect(deployment.stringKeyed?["name"]?.unwrapped == .string("pond"))
             #expect(deployment.stringKeyed?["latitude"]?.unwrapped == .double(51.5))
+            // A deployment is active: berthctl says so before asking anything.
+            let asked = try await env.berthctl(["recorder", "deployment", "start", "--latitude", "1", "--longitude", "2"])
+            #expect(asked.status != 0 && asked.stderr.contains("a deployment is already active (\"pond\")"), "\(asked)")
+            let stop = try await env.berthctl(["recorder", "deployment", "stop"])
+            #expect(stop.status == 0 && stop.stdout == "Deployment stopped\n", "\(stop)")
             // berthctl without a terminal: a missing name is an error, not a prompt.
             let noName = try await env.berthctl(["recorder", "deployment", "start", "--latitude", "1", "--longitude", "2"])
             #expect(noName.status != 0 && noName.stderr.contains("--name is required"), "\(noName)")
-            let stop = try await env.berthctl(["recorder", "deployment", "stop"])
-            #expect(stop.status == 0 && stop.stdout == "Deployment stopped\n", "\(stop)")
+            // On a terminal (script(1) gives berthctl a pty): each answer is checked as it is given; 95 is asked again.
+            let tty = try await env.run(
+                ["script", "-qec", TestEnvironment.buildDir + "/berthctl recorder deployment start", "/dev/null"],
+                input: "lake\n95\n-33.9\n-18.4\n")
+            #expect(tty.stdout.contains("latitude must be from -90.0 to 90.0, not 95"), "\(tty)")
+            #expect(tty.stdout.contains("Deployment \"lake\" started") && tty.stdout.contains("-33.9, -18.4"), "\(tty)")
+            #expect(try await env.berthctl(["recorder", "deployment", "stop"]).status == 0)
             let stopAgain = try await world.failure("StopDeployment", [])
             #expect(stopAgain.name == "org.berth.Berth1.Error.NotFound", "\(stopAgain)")
             #expect(try await world.property("Deployment") == .dictionary(key: "s", value: "v", []))
