@@ -72,6 +72,12 @@ enum DescriptorArtifact {
             throw BerthError.invalidArgument(
                 "\(what): the descriptor is \(kindName(kind)), not a regular file or a pipe")
         }
+        // A regular file of /proc or /sys says 0 bytes (or anything) and may never end: refused as DeployFile does.
+        if kind == S_IFREG, let system = FileSystem.kernelFileSystem(fd) {
+            throw BerthError.invalidArgument(
+                "\(what): the descriptor is a file of \(system), whose size says nothing of its content, not a "
+                    + "regular file or a pipe")
+        }
         guard fcntl(fd, F_GETFL) & O_ACCMODE != O_WRONLY else {
             throw BerthError.invalidArgument("\(what): the descriptor is open for writing only")
         }

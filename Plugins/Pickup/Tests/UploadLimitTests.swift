@@ -87,7 +87,11 @@ import Testing
             #expect(badTarget.status != 0 && badTarget.stderr.contains("nowhere"), "\(badTarget)")
             let folder = try await clientDeployFd(env, fdFrom: "3<'\(env.root)'", name: "dir.txt", target: "files")
             #expect(folder.status != 0 && folder.stderr.contains("a folder"), "\(folder)")
+            // A file of /proc is refused as DeployFile refuses it: its size says nothing of its content.
+            let proc = try await clientDeployFd(env, fdFrom: "3</proc/self/status", name: "status.txt", target: "files")
+            #expect(proc.status != 0 && proc.stderr.contains("a file of procfs (/proc)"), "\(proc)")
             #expect(pickup.outcomes(named: "huge.bin").isEmpty && pickup.outcomes(named: "plain.txt").isEmpty)
+            #expect(pickup.outcomes(named: "status.txt").isEmpty)
             #expect(try await openDescriptors(of: file, pickup).isEmpty)
             #expect(try await openDescriptors(of: env.root, pickup).isEmpty)
         }

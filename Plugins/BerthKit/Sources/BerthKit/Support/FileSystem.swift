@@ -162,8 +162,9 @@ public enum FileSystem {
         0xde5e_81e4: "efivarfs", 0x6165_676c: "pstore", 0xcafe_4a11: "bpffs", 0xf97c_ff8c: "selinuxfs",
     ]
 
-    /// The name of the kernel file system `fd` is on, or nil for an ordinary one.
-    private static func kernelFileSystem(_ fd: Int32) -> String? {
+    /// The name of the kernel file system `fd` is on (procfs, sysfs, ...: files whose size is not their content),
+    /// or nil for an ordinary one. `checkReadable` refuses these; a reader of descriptors it did not open asks here.
+    public static func kernelFileSystem(_ fd: Int32) -> String? {
         let magic = cberth_fs_magic(fd)
         guard magic != -1 else { return nil }
         return kernelFileSystems[Int(UInt32(truncatingIfNeeded: magic))]

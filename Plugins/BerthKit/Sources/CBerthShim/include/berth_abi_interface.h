@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "211bdebc2d7ad4912f6574ea4d6b83554640e3b6c31715e987e43596065a2a24"
+#define CBERTH_ABI_INTERFACE "d652dfebce36fa326e59e2f3ee31d3d502a4934d9ee1abf7bb2ab1c83a9b33d6"
 #endif
