@@ -114,11 +114,11 @@ extension FolderWatcher {
             let gitBusy =
                 !table.gitLocked.isEmpty
                 && table.pendingDirectories.contains { table.gitDirectories[$0].map(table.gitLocked.contains) ?? false }
-            let settleUSec = Self.microseconds(settle)
+            let settleUSec = settle.microsecondsClamped
             let (quietNeeded, maxUSec) =
                 gitBusy
-                ? (Self.microseconds(gitQuiet), Self.microseconds(gitMaxDelay))
-                : (settleUSec, Self.microseconds(maxDelay))
+                ? (gitQuiet.microsecondsClamped, gitMaxDelay.microsecondsClamped)
+                : (settleUSec, maxDelay.microsecondsClamped)
             if !table.pending.isEmpty && quiet < quietNeeded && now &- table.firstPendingAt < maxUSec {
                 armSettleTimer(.microseconds(Int64(gitBusy ? max(settleUSec, 1000) : settleUSec - quiet)))
                 return []
@@ -127,9 +127,5 @@ extension FolderWatcher {
             return table.takeBatch()
         }
         if !batch.isEmpty { onBatch(batch) }
-    }
-
-    private static func microseconds(_ duration: Duration) -> UInt64 {
-        UInt64(duration.components.seconds) * 1_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000_000)
     }
 }

@@ -118,8 +118,7 @@ enum DescriptorArtifact {
                     "\(what): the pipe was not closed within \(allowed), or sent nothing for \(idle) (\(read) bytes "
                         + "read); close its write end")
             }
-            let ms = Int32(
-                clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let ms = Int32(clamping: left.microsecondsClamped / 1000 + 1)
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let r = poll(&poller, 1, ms)
             if r > 0 { return }  // data, end of file (POLLHUP) or an error the read reports

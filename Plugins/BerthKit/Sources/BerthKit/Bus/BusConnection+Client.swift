@@ -33,7 +33,7 @@ extension BusConnection {
         _ destination: String, _ path: String, _ interface: String, _ member: String, _ arguments: [DBusValue] = [],
         timeout: Duration = .seconds(25)
     ) async throws -> [DBusValue] {
-        let usec = UInt64(timeout.components.seconds) * 1_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000_000)
+        let usec = timeout.microsecondsClamped
         return try await withCheckedThrowingContinuation { continuation in
             let queued = enqueue {
                 var message: OpaquePointer? = nil

@@ -130,13 +130,3 @@ public final class FDWatcher: Sendable {
         }
     }
 }
-
-extension Duration {
-    /// Whole microseconds, never negative, saturating for huge durations.
-    var microsecondsClamped: UInt64 {
-        let (seconds, attoseconds) = components
-        if seconds < 0 { return 0 }
-        if seconds > 1_000_000_000_000 { return UInt64.max / 2 }
-        return UInt64(seconds) * 1_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000_000)
-    }
-}

@@ -164,12 +164,8 @@ public final class WorkerPool: @unchecked Sendable {
                 continue
             }
             idle += 1
-            var deadline = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &deadline)
-            let (seconds, attoseconds) = idleTimeout.components
-            let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
-            deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
-            deadline.tv_nsec = nanoseconds % 1_000_000_000
+            let until = SystemClock.monotonicUSec() + idleTimeout.microsecondsClamped
+            var deadline = timespec(tv_sec: Int(until / 1_000_000), tv_nsec: Int(until % 1_000_000) * 1000)
             let r = pthread_cond_timedwait(condition, mutex, &deadline)
             idle -= 1
             if r == ETIMEDOUT && head >= queue.count {

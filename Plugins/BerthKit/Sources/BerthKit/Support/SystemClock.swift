@@ -1,6 +1,16 @@
 import CBerthShim
 import Glibc
 
+extension Duration {
+    /// Whole microseconds, never negative, saturating for huge durations: how a `Duration` meets the clocks below.
+    public var microsecondsClamped: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 { return 0 }
+        if seconds > 1_000_000_000_000 { return UInt64.max / 2 }
+        return UInt64(seconds) * 1_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000_000)
+    }
+}
+
 /// The clocks berth reads, in microseconds: the one place the daemon, BerthKit and every plugin take time from.
 public enum SystemClock {
     /// Wall-clock time since the epoch (the `...USec` properties, deployment and recording stamps).

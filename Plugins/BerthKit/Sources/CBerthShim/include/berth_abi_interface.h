@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "d652dfebce36fa326e59e2f3ee31d3d502a4934d9ee1abf7bb2ab1c83a9b33d6"
+#define CBERTH_ABI_INTERFACE "dbaf613a8e90310368bf11c4c1edf4b132b5bf02f5de3a3eb8bc791c69f28c85"
 #endif
