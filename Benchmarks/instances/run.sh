@@ -24,7 +24,7 @@ work=$(mktemp -d /tmp/berth-inst-bench-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-cc -O2 -Wall -o "$work/new-start" "$here/new-start.c" $(pkg-config --cflags --libs libsystemd)
+cc -O2 -Wall -I "$here/../c" -o "$work/new-start" "$here/new-start.c" $(pkg-config --cflags --libs libsystemd)
 
 dbus-daemon --session --address="unix:path=$work/bus" --nofork --nopidfile --print-address=3 3>"$work/address" &
 pids+=($!)

@@ -30,7 +30,7 @@ runtime=$(mktemp -d /dev/shm/berth-svc-run-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work" "$runtime"; }
 trap cleanup EXIT
-cc -O2 -Wall -o "$work/services-bench" "$here/services-bench.c" $(pkg-config --cflags --libs libsystemd)
+cc -O2 -Wall -I "$here/../c" -o "$work/services-bench" "$here/services-bench.c" $(pkg-config --cflags --libs libsystemd)
 
 dbus-daemon --session --address="unix:path=$work/bus" --nofork --nopidfile --print-address=3 3>"$work/address" &
 pids+=($!)

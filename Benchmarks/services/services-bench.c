@@ -18,40 +18,8 @@
 #define DEST "org.berth.Berth1"
 #define ROOT "/org/berth/Berth1/services"
 #define IFACE "org.berth.Berth1.Services"
-#define MAX_JOBS (1u << 22)
-
-static unsigned char *removed;
-static char last_result[64];
-
-static uint64_t now_usec(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void die(const char *what, int r) {
-    fprintf(stderr, "services-bench: %s: %s\n", what, strerror(-r));
-    exit(1);
-}
-
-static int on_removed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-    uint32_t id;
-    const char *path, *plugin, *result;
-    (void)userdata;
-    (void)error;
-    if (sd_bus_message_read(m, "uoss", &id, &path, &plugin, &result) < 0) return 0;
-    if (id < MAX_JOBS) removed[id] = 1;
-    snprintf(last_result, sizeof last_result, "%s", result);
-    return 0;
-}
-
-static void wait_removed(sd_bus *bus, uint32_t id) {
-    while (!removed[id]) {
-        int r = sd_bus_process(bus, NULL);
-        if (r < 0) die("process", r);
-        if (r == 0 && (r = sd_bus_wait(bus, UINT64_MAX)) < 0) die("wait", r);
-    }
-}
+#define BENCH_PROGRAM "services-bench"
+#include "job-wait.h"
 
 static uint32_t call_job(sd_bus *bus, const char *member, const char *name) {
     sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -112,7 +80,7 @@ int main(int argc, char **argv) {
     int n = atoi(argv[3]);
     sd_bus *bus = NULL;
     int r;
-    removed = calloc(MAX_JOBS, 1);
+    jobs_init();
     if ((r = sd_bus_new(&bus)) < 0) die("new", r);
     if ((r = sd_bus_set_address(bus, argv[1])) < 0) die("address", r);
     sd_bus_set_bus_client(bus, 1);
