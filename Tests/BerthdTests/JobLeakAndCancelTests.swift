@@ -5,11 +5,7 @@ import Testing
 
 /// Finished jobs do not pile up in berthd's memory, and cancelling a Start job stops the service it was starting.
 @Suite(.serialized) struct JobLeakAndCancelTests {
-    static func rssKiB(_ pid: Int32) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-    }
+    static func rssKiB(_ pid: Int32) -> Int { procStatusKiB(pid, "VmRSS") ?? 0 }
 
     @Test(.timeLimit(.minutes(3))) func finishedJobsDoNotGrowTheDaemon() async throws {
         try await TestEnvironment.with { env in

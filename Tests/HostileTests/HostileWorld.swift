@@ -314,13 +314,7 @@ final class HostileWorld: @unchecked Sendable {
         }
     }
 
-    static func rss(_ pid: Int32) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { return nil }
-        return kb * 1024
-    }
+    static func rss(_ pid: Int32) -> Int? { procStatusKiB(pid, "VmRSS").map { $0 * 1024 } }
 
     // MARK: Writes outside
 

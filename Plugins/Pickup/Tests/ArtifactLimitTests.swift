@@ -9,11 +9,7 @@ import Testing
 /// `/proc/self/pagemap`, which says it is empty and never ends, is refused before a byte is read.
 @Suite(.serialized) struct ArtifactLimitTests {
     /// A line of /proc/<pid>/status in KiB (VmHWM: the peak resident memory, VmRSS: the current one).
-    static func statusKiB(_ pid: Int32, _ field: String) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
-    }
+    static func statusKiB(_ pid: Int32, _ field: String) -> Int { procStatusKiB(pid, field) ?? -1 }
 
     /// A sparse file of `size` bytes: no disk used, nothing written.
     static func sparse(_ path: String, size: Int64) throws {
