@@ -66,9 +66,18 @@ let package = Package(
     targets: [
         .executableTarget(name: "berthd", dependencies: [kit, "CBerthdEarly"], swiftSettings: strict),
         .target(name: "CBerthdEarly", path: "Sources/CBerthdEarly"),
+        // berthctl loads no plugin, so it links the Swift runtime and BerthKit static, and as a position-dependent
+        // executable: a PIE build carries ~47,000 relative relocations whose copy-on-write faults were half of its
+        // start-up (BENCHMARKS.md, "berthctl start-up"; the lintian override in packaging/debian says why).
         .executableTarget(
             name: "berthctl", dependencies: [.product(name: "BerthKitStatic", package: "BerthKit"), argumentParser],
-            swiftSettings: strict, linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"])]),
+            swiftSettings: strict,
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib", "-Xclang-linker", "-no-pie", "-Xlinker", "-l_FoundationCollections", "-Xlinker",
+                    "-l_FoundationCShims",
+                ])
+            ]),
         .target(name: "BerthTestSupport", dependencies: [kit], path: "Tests/BerthTestSupport", swiftSettings: strict),
         .testTarget(name: "BerthKitTests", dependencies: [kit, "BerthTestSupport"], swiftSettings: strict),
         .testTarget(

@@ -3,7 +3,8 @@
 #   berthctl --version  vs  systemctl --version        goal: p50 ratio <= 1.2
 #   berthctl status     vs  busctl call ... Manager Ping  goal: p50 ratio <= 1.5
 # Builds berthctl and berthd in release (--build), starts a private dbus-daemon and berthd (no plugins) in a temp
-# folder, times RUNS fork+exec+wait of each command (exec-time.c), prints min/p50/p90/max in ms and the ratios,
+# folder, times RUNS rounds of fork+exec+wait of each pair, alternating (exec-time.c), prints min/p50/p90/max in ms
+# and the ratios (of the p50s, and the median of the per-round ratios, which a busy machine disturbs least),
 # and stops everything it started on every exit path.
 #   Benchmarks/berthctl/run.sh [--build] [RUNS]
 set -euo pipefail
@@ -46,20 +47,24 @@ for _ in $(seq 200); do
     sleep 0.05
 done
 
-row() {  # label, command...
-    local label=$1; shift
+# pair LABEL_A LABEL_B -- commands: A and B alternate round by round (exec-time's paired mode), so a busy machine
+# weighs on both alike; prints both and the median of the per-round ratios A/B.
+pair() {
+    local la=$1 lb=$2; shift 2
     local t; t=$("$out/exec-time" "$runs" 20 "$@")
-    read -r mn p50 p90 mx <<<"$t"
-    awk -v l="$label" -v a="$mn" -v b="$p50" -v c="$p90" -v d="$mx" \
-        'BEGIN { printf "%-34s %8.2f %8.2f %8.2f %8.2f\n", l, a / 1000, b / 1000, c / 1000, d / 1000 }' >&2
-    echo "$p50"
+    local ra rb ratio
+    ra=$(sed -n 1p <<<"$t"); rb=$(sed -n 2p <<<"$t"); ratio=$(sed -n 3p <<<"$t")
+    read -r a1 a2 a3 a4 <<<"$ra"; read -r b1 b2 b3 b4 <<<"$rb"
+    awk -v l="$la" -v a="$a1" -v b="$a2" -v c="$a3" -v d="$a4" \
+        'BEGIN { printf "%-34s %8.2f %8.2f %8.2f %8.2f\n", l, a / 1000, b / 1000, c / 1000, d / 1000 }'
+    awk -v l="$lb" -v a="$b1" -v b="$b2" -v c="$b3" -v d="$b4" \
+        'BEGIN { printf "%-34s %8.2f %8.2f %8.2f %8.2f\n", l, a / 1000, b / 1000, c / 1000, d / 1000 }'
+    awk -v a="$a2" -v b="$b2" -v r="$ratio" -v l="$la / $lb" \
+        'BEGIN { printf "ratio %s: p50 %.2f, median per-round %.2f\n", l, a / b, r }'
 }
-echo "berthctl start-up, $runs runs each (ms): min p50 p90 max" >&2
-ctl_version=$(row "berthctl --version" "$bin/berthctl" --version)
-sys_version=$(row "systemctl --version" systemctl --version)
-ctl_status=$(row "berthctl status" "$bin/berthctl" status)
-busctl_ping=$(row "busctl --user call ... Ping" busctl --user call org.berth.Berth1 /org/berth/Berth1 \
-    org.berth.Berth1.Manager Ping)
-awk -v a="$ctl_version" -v b="$sys_version" -v c="$ctl_status" -v d="$busctl_ping" 'BEGIN {
-    printf "ratio berthctl --version / systemctl --version (p50): %.2f (goal <= 1.2)\n", a / b
-    printf "ratio berthctl status / busctl Ping (p50):            %.2f (goal <= 1.5)\n", c / d }'
+echo "berthctl start-up, $runs rounds (ms): min p50 p90 max; uptime: $(uptime | sed 's/.*load/load/')"
+pair "berthctl --version" "systemctl --version" "$bin/berthctl" --version -- systemctl --version
+echo "  (goal <= 1.2)"
+pair "berthctl status" "busctl --user call ... Ping" "$bin/berthctl" status -- \
+    busctl --user call org.berth.Berth1 /org/berth/Berth1 org.berth.Berth1.Manager Ping
+echo "  (goal <= 1.5)"

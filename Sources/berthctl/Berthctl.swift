@@ -1,8 +1,28 @@
 import ArgumentParser
+import Dispatch
 import BerthKit
 import Glibc
 
+/// The entry point is synchronous: `--version` is answered before the Swift concurrency runtime starts its threads
+/// (an async `main` starts the cooperative pool and libdispatch's manager first, four threads for one line of
+/// output). Every other command runs in a task while the main thread services the main queue, as an async `main`
+/// would.
 @main
+enum BerthctlEntry {
+    static func main() {
+        let arguments = Berthctl.movingGlobalOptions(Array(CommandLine.arguments.dropFirst()))
+        if arguments == ["--version"] {
+            print(BerthVersion.string)
+            return
+        }
+        Task {
+            if await !Berthctl.runFast(arguments) { await Berthctl.main(arguments) }
+            exit(0)
+        }
+        dispatchMain()
+    }
+}
+
 struct Berthctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berthctl",
@@ -14,23 +34,11 @@ struct Berthctl: AsyncParsableCommand {
             RecorderCommand.self, DoctorCommand.self,
         ])
 
-    /// Accepts the shared options before the subcommand too (`berthctl --address X status`, as with busctl) by
-    /// moving them after it.
-    static func main() async {
-        let arguments = movingGlobalOptions(Array(CommandLine.arguments.dropFirst()))
-        if await runFast(arguments) { return }
-        await main(arguments)
-    }
-
     /// berthctl's start is mostly the argument parser building its tree of every command (each a conformance look-up
     /// in the runtime): `--version` needs none of it, and a command such as `status` or `services start NAME` needs
     /// only its own branch, parsed with that command as the root. Anything the branch does not parse (help, a
     /// mistake) goes the whole way, so usage and error messages stay those of `berthctl`.
     static func runFast(_ arguments: [String]) async -> Bool {
-        if arguments == ["--version"] {
-            print(BerthVersion.string)
-            return true
-        }
         let help: Set<String> = ["-h", "--help", "help", "--generate-completion-script", "--experimental-dump-help"]
         guard let first = arguments.first, !arguments.contains(where: help.contains) else { return false }
         guard let branch = configuration.subcommands.first(where: { $0._commandName == first }) else {
@@ -88,6 +96,8 @@ struct Berthctl: AsyncParsableCommand {
         return a.isEmpty ? b.count : row[b.count]
     }
 
+    /// Accepts the shared options before the subcommand too (`berthctl --address X status`, as with busctl) by
+    /// moving them after it.
     static func movingGlobalOptions(_ arguments: [String]) -> [String] {
         let flags: Set<String> = ["--user", "--system", "--json", "--verbose"]
         var moved: [String] = []

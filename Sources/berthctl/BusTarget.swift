@@ -93,8 +93,11 @@ extension BusConnection {
     }
 
     /// All properties of one interface of one object.
-    func berthProperties(_ path: String, _ interface: String) async throws -> [String: DBusValue] {
-        let reply = try await call(Berth.name, path, "org.freedesktop.DBus.Properties", "GetAll", [.string(interface)])
+    func berthProperties(_ path: String, _ interface: String, timeout: Duration = .seconds(25)) async throws
+        -> [String: DBusValue]
+    {
+        let reply = try await call(
+            Berth.name, path, "org.freedesktop.DBus.Properties", "GetAll", [.string(interface)], timeout: timeout)
         return (reply.first?.stringKeyed ?? [:]).mapValues(\.unwrapped)
     }
 }

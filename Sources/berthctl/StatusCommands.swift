@@ -9,12 +9,13 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await CLI.run(bus) {
             let connection = try BusTarget.resolve(bus).connect()
-            // A stopped, hung or failing daemon is told within 3 s (2 s of Ping, then the lock file or systemd is
-            // asked), not after the bus's 25 s call timeout.
-            _ = try await connection.manager("Ping", timeout: .seconds(2))
-            let manager = try await connection.berthProperties(Berth.root, Berth.manager)
-            let plugins = try await PluginsCommand.fetch(connection)
-            let jobs = try await JobsCommand.fetch(connection)
+            // A stopped, hung or failing daemon is told within 3 s (2 s for the first answer, then the lock file or
+            // systemd is asked), not after the bus's 25 s call timeout. The calls go out together: one round trip
+            // for the Manager, one for the lists, one for the plugins' messages.
+            let manager = try await connection.berthProperties(Berth.root, Berth.manager, timeout: .seconds(2))
+            async let pluginRows = PluginsCommand.fetch(connection)
+            async let jobRows = JobsCommand.fetch(connection)
+            let (plugins, jobs) = try await (pluginRows, jobRows)
             if bus.json {
                 print(JSON.object([
                     ("version", JSON(manager["Version"] ?? .string(""))), ("state", JSON(manager["State"] ?? .string(""))),
@@ -47,14 +48,19 @@ struct PluginsCommand: AsyncParsableCommand {
     /// id, version, state, object path, error message.
     static func fetch(_ connection: BusConnection) async throws -> [[String]] {
         let reply = try await connection.manager("ListPlugins")
-        var rows: [[String]] = []
-        for item in reply.first?.items ?? [] {
-            let f = item.items ?? []
-            let path = f[3].string ?? ""
-            let message = try await connection.berthProperty(path, "org.berth.Berth1.Plugin", "LastErrorMessage").string ?? ""
-            rows.append([f[0].string ?? "", f[1].string ?? "", f[2].string ?? "", path, message])
+        let listed = (reply.first?.items ?? []).map { item in (item.items ?? []).map { $0.string ?? "" } }
+        // Every plugin's message at once (in order), not one round trip after another.
+        return try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for (index, f) in listed.enumerated() {
+                group.addTask {
+                    let message = try await connection.berthProperty(f[3], "org.berth.Berth1.Plugin", "LastErrorMessage")
+                    return (index, message.string ?? "")
+                }
+            }
+            var messages = Array(repeating: "", count: listed.count)
+            for try await (index, message) in group { messages[index] = message }
+            return listed.enumerated().map { index, f in [f[0], f[1], f[2], f[3], messages[index]] }
         }
-        return rows
     }
 }
 
