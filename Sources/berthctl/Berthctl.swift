@@ -11,7 +11,7 @@ struct Berthctl: AsyncParsableCommand {
         subcommands: [
             UpCommand.self, DownCommand.self, ReloadCommand.self, StatusCommand.self, PluginsCommand.self, JobsCommand.self,
             MonitorCommand.self, ConfigCommand.self, ServicesCommand.self, PickupCommand.self, InstancesCommand.self,
-            RecorderCommand.self, DoctorCommand.self,
+            RecorderCommand.self, UplinkCommand.self, DoctorCommand.self,
         ])
 
     /// Accepts the shared options before the subcommand too (`berthctl --address X status`, as with busctl) by

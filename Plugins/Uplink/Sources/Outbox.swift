@@ -187,6 +187,24 @@ final class Outbox: Sendable {
         }
     }
 
+    /// Removes message `id` for `destination` (a Test message that was not confirmed). Returns whether it was there.
+    @discardableResult
+    func remove(id: String, destination: String) throws -> Bool {
+        try access { db in
+            try db.transaction {
+                let rows = try db.query(
+                    "SELECT bytes FROM message WHERE id = ? AND destination = ?", [.text(id), .text(destination)],
+                    row: { $0.int(at: 0) })
+                try db.execute("DELETE FROM message WHERE id = ? AND destination = ?", [.text(id), .text(destination)])
+                state.withLock {
+                    $0.rows -= rows.count
+                    $0.bytes -= rows.reduce(0, +)
+                }
+                return !rows.isEmpty
+            }
+        }
+    }
+
     /// Removes the rows of destinations no longer configured; they count as dropped. Returns how many.
     @discardableResult
     func removeDestinations(except names: Set<String>) throws -> Int {

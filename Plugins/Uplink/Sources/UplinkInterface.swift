@@ -69,8 +69,9 @@ enum UplinkInterface {
         }
     }
 
-    /// Puts one `uplink.Test` message in front of `destination` only and waits for its confirmation (as acoupi's
-    /// `check` does for its messengers).
+    /// Queues one `uplink.Test` message for `destination` only and waits for its confirmation (as acoupi's `check`
+    /// does for its messengers). Behind what is already pending: it also proves the queue moves. An unconfirmed test
+    /// message is taken out of the outbox again.
     static func test(_ service: UplinkService, destination: String, context: PluginContext) async throws -> Job {
         guard service.config.destinations.contains(where: { $0.name == destination }) else {
             let names = service.config.destinations.map(\.name)
@@ -102,6 +103,10 @@ enum UplinkInterface {
                 job.log("test message \(id) delivered to \(destination)")
                 return
             }
+            // Not confirmed: the test message does not stay behind to arrive later.
+            let outbox = service.outbox
+            _ = try? await OSThread.run(name: "uplink-test") { try outbox.remove(id: id, destination: destination) }
+            service.publish()
             if let error = failure.withLock({ $0 }) {
                 throw BerthError.failed("uplink destination \"\(destination)\": the test message was not delivered: \(error)")
             }
