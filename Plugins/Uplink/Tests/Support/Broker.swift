@@ -63,8 +63,10 @@ final class Broker: @unchecked Sendable {
     }
 
     /// A subscriber (mosquitto_sub, QoS 1, persistent session) on `topic`.
-    func subscribe(_ topic: String = "berth/#", id: String = "test-subscriber") async throws -> Subscriber {
-        try await Subscriber.start(broker: self, topic: topic, id: id)
+    func subscribe(_ topic: String = "berth/#", id: String = "test-subscriber", timestamps: Bool = false) async throws
+        -> Subscriber
+    {
+        try await Subscriber.start(broker: self, topic: topic, id: id, timestamps: timestamps)
     }
 }
 
@@ -73,21 +75,23 @@ final class Broker: @unchecked Sendable {
 final class Subscriber: @unchecked Sendable {
     let output: String
     let process: ChildProcess
+    let timestamps: Bool
 
-    private init(output: String, process: ChildProcess) {
+    private init(output: String, process: ChildProcess, timestamps: Bool) {
         self.output = output
         self.process = process
+        self.timestamps = timestamps
     }
 
-    static func start(broker: Broker, topic: String, id: String) async throws -> Subscriber {
+    static func start(broker: Broker, topic: String, id: String, timestamps: Bool = false) async throws -> Subscriber {
         let output = broker.directory + "/\(id).out"
         var argv = [
             "mosquitto_sub", "-h", "127.0.0.1", "-p", String(broker.port), "-u", broker.user, "-P", broker.password,
-            "-t", topic, "-q", "1", "-c", "-i", id, "-F", "%r\t%t\t%p",
+            "-t", topic, "-q", "1", "-c", "-i", id, "-F", timestamps ? "%U\t%r\t%t\t%p" : "%r\t%t\t%p",
         ]
         if let tls = broker.tls { argv += ["--cafile", tls.caFile] }
         let process = try ChildProcess.spawn(argv, stdout: output, stderr: output + ".err")
-        let subscriber = Subscriber(output: output, process: process)
+        let subscriber = Subscriber(output: output, process: process, timestamps: timestamps)
         // Subscribed once the broker logged our SUBSCRIBE.
         try await waitUntil("\(id) subscribed") { broker.log.contains("Received SUBSCRIBE from \(id)") }
         return subscriber
@@ -99,6 +103,8 @@ final class Subscriber: @unchecked Sendable {
         var retained: Bool
         var topic: String
         var payload: String
+        /// Wall-clock microseconds of arrival (with `timestamps`).
+        var arrivalUSec: UInt64 = 0
         var json: [String: Any]? {
             (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) as? [String: Any]
         }
@@ -110,10 +116,22 @@ final class Subscriber: @unchecked Sendable {
     var messages: [Message] {
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").compactMap { line in
-            let parts = line.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            var parts = line.split(separator: "\t", maxSplits: timestamps ? 3 : 2, omittingEmptySubsequences: false)
+                .map(String.init)
+            var arrival: UInt64 = 0
+            if timestamps, parts.count == 4 {
+                let time = parts.removeFirst().split(separator: ".")
+                arrival = (UInt64(time.first ?? "") ?? 0) * 1_000_000 + (UInt64((time.last ?? "").prefix(6)) ?? 0)
+            }
             guard parts.count == 3 else { return nil }
-            return Message(retained: parts[0] == "1", topic: parts[1], payload: parts[2])
+            return Message(retained: parts[0] == "1", topic: parts[1], payload: parts[2], arrivalUSec: arrival)
         }
+    }
+
+    /// Lines received so far, counted without parsing them.
+    var lineCount: Int {
+        guard let data = FileManager.default.contents(atPath: output) else { return 0 }
+        return data.reduce(0) { $0 + ($1 == 0x0a ? 1 : 0) }
     }
 
     /// Event messages (JSON with an id), in arrival order.
