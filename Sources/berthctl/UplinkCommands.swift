@@ -116,3 +116,23 @@ struct UplinkCommand: AsyncParsableCommand {
         if result != "done" { throw CLIError("\(what) \(result): \(message)") }
     }
 }
+
+extension Doctor {
+    /// With the uplink plugin active: can each destination be reached now (its `connected` flag, else the last
+    /// error)? Unreachable is a warning: the messages wait in the outbox.
+    func uplinkDestinations(_ connection: BusConnection) async -> [DoctorCheck] {
+        guard let p = try? await connection.berthProperties(UplinkCommand.path, UplinkCommand.interface) else {
+            return []
+        }
+        let pending = p["Pending"]?.uint64 ?? 0
+        let error = p["LastError"]?.string ?? ""
+        return (p["Destinations"]?.items ?? []).map { $0.items ?? [] }.filter { $0.count == 4 }.map { row in
+            let (name, url) = (row[0].string ?? "", row[2].string ?? "")
+            if row[3].bool == true { return .ok("uplink \(name)", "connected to \(url)") }
+            let reason = error.contains("\"\(name)\"") ? ": \(error)" : ""
+            return .warn(
+                "uplink \(name)", "\(url) is not reachable now (\(pending) messages pending)\(reason)",
+                fix: "check the destination and its credentials file, then `berthctl uplink test \(name)`")
+        }
+    }
+}

@@ -20,7 +20,11 @@ import Testing
 
     @Test func berthctlUplink() async throws {
         try await TestEnvironment.with { env in
+            // The subscriber's session exists before the outage, so it misses nothing published meanwhile.
             let broker = try Broker(in: env.root)
+            try await broker.start()
+            let subscriber = try await broker.subscribe()
+            try await broker.stop()
             let world = try UplinkWorld(env)
             try broker.writeCredentials(world.credentialsFile)
             try await world.start(config: world.mqttConfig(broker))  // the broker is down for now
@@ -40,6 +44,10 @@ import Testing
             let rows = try JSONSerialization.jsonObject(with: Data(pending.stdout.utf8)) as? [[String: Any]] ?? []
             #expect(rows.count == 1 && rows.first?["event"] as? String == "pickup.Deployed", "\(pending)")
 
+            let doctor = try await env.berthctl(["doctor"])
+            #expect(
+                doctor.stdout.contains("uplink broker") && doctor.stdout.contains("is not reachable now"), "\(doctor)")
+
             let failedTest = try await env.berthctl(["uplink", "test", "broker"])
             #expect(failedTest.status != 0 && failedTest.stderr.contains("127.0.0.1:\(broker.port)"), "\(failedTest)")
             let unknown = try await env.berthctl(["uplink", "test", "nowhere"])
@@ -52,7 +60,6 @@ import Testing
             #expect(busctl.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "t 1", "\(busctl)")
 
             try await broker.start()
-            let subscriber = try await broker.subscribe()
             let flush = try await env.berthctl(["uplink", "flush"])
             #expect(flush.status == 0, "\(flush)")
             #expect(try await world.pending() == 0)
