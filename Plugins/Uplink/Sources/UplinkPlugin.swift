@@ -23,18 +23,29 @@ final class UplinkPlugin: BerthPlugin {
         let service = try await OSThread.run(name: "uplink-open") {
             try UplinkService(stateDirectory: context.stateDirectory, config: config, logger: context.logger)
         }
-        // A client of the bus like any other: berthd's signals reach uplink the way they reach a desktop tool.
-        let client = try BusConnection(context.connection.address, description: "uplink")
-        let stream = try await client.signals(sender: "org.berth.Berth1")
-        let router = Task {
-            for await signal in stream {
-                if let event = BusEvents.event(signal) { service.enqueue(event) }
-            }
-        }
-        let object = try await context.export(
-            path: context.objectRoot, interfaces: [UplinkInterface.make(service, context: context)])
-        service.attach(object)
+        // Workers first: a credentials file that cannot be used fails the start before anything runs.
         try service.start()
+        var opened: BusConnection?
+        let client: BusConnection
+        let router: Task<Void, Never>
+        do {
+            // A client of the bus like any other: berthd's signals reach uplink the way they reach a desktop tool.
+            client = try BusConnection(context.connection.address, description: "uplink")
+            opened = client
+            let stream = try await client.signals(sender: "org.berth.Berth1")
+            router = Task {
+                for await signal in stream {
+                    if let event = BusEvents.event(signal) { service.enqueue(event) }
+                }
+            }
+            let object = try await context.export(
+                path: context.objectRoot, interfaces: [UplinkInterface.make(service, context: context)])
+            service.attach(object)
+        } catch {
+            opened?.close()
+            await service.stop()
+            throw error
+        }
         running.withLock {
             $0 = Running(service: service, client: client, tasks: [router], stateDirectory: context.stateDirectory)
         }

@@ -52,13 +52,15 @@ final class UplinkService: Sendable {
         publish()
     }
 
+    /// Starts the destinations' workers, then the ingest thread.
     func start() throws {
+        try apply(config, previous: nil, identity: identity)
         try OSThread.start(name: "uplink-ingest") { [self] in runIngest() }
-        try apply(config, previous: nil)
     }
 
-    /// Starts, stops or replaces workers for what changed between `previous` and `config`.
-    private func apply(_ config: UplinkConfig, previous: UplinkConfig?) throws {
+    /// Starts, stops or replaces workers for what changed between `previous` and `config`. Every credentials file
+    /// is read before anything changes: a bad one leaves everything as it was.
+    private func apply(_ config: UplinkConfig, previous: UplinkConfig?, identity: HostIdentity) throws {
         var started: [DeliveryWorker] = []
         for destination in config.destinations {
             if let previous, previous.destinations.contains(destination),
@@ -69,7 +71,6 @@ final class UplinkService: Sendable {
             }
             let credentials = try destination.credentials.map { try Credentials.load($0, destination: destination.name) }
                 ?? Credentials()
-            let identity = self.identity
             let worker = DeliveryWorker(
                 config: destination, outbox: outbox, retryInitial: config.retryInitial, retryMax: config.retryMax,
                 makeLink: {
@@ -83,6 +84,8 @@ final class UplinkService: Sendable {
         }
         let names = Set(config.destinations.map(\.name))
         let replaced = state.withLock { s -> [DeliveryWorker] in
+            s.config = config
+            s.identity = identity
             var old: [DeliveryWorker] = []
             for worker in started {
                 if let previous = s.workers[worker.config.name] { old.append(previous) }
@@ -95,32 +98,40 @@ final class UplinkService: Sendable {
             }
             return old
         }
-        // The old worker of a replaced destination ends before the new one starts: one sender per route.
-        let group = replaced
-        let begin = started
         let outbox = outbox
         let logger = logger
-        Task {
-            for worker in group { await worker.stop() }
+        let prune: @Sendable () async -> Void = {
             do {
                 let gone = try await OSThread.run(name: "uplink-prune") { try outbox.removeDestinations(except: names) }
                 if gone > 0 { logger.warning("uplink dropped \(gone) pending messages of removed destinations") }
             } catch { logger.error("uplink: \(error)") }
-            for worker in begin {
+        }
+        if replaced.isEmpty {
+            for worker in started { try worker.start() }
+            Task { await prune() }
+            return
+        }
+        // The old worker of a replaced destination ends before the new one starts: one sender per route.
+        let group = replaced
+        let begin = started
+        Task {
+            for worker in group { await worker.stop() }
+            await prune()
+            for worker in begin where self.isRunning(worker) {
                 do { try worker.start() } catch { logger.error("uplink destination \(worker.config.name): \(error)") }
             }
             self.publish()
         }
     }
 
+    /// Whether `worker` is still the current one of its destination (not replaced again, not stopped).
+    private func isRunning(_ worker: DeliveryWorker) -> Bool {
+        state.withLock { $0.workers[worker.config.name] === worker }
+    }
+
     func reload(_ config: UplinkConfig) throws {
-        let previous = self.config
-        state.withLock {
-            $0.config = config
-            $0.identity = HostIdentity.current(hostOverride: config.host)
-        }
+        try apply(config, previous: self.config, identity: HostIdentity.current(hostOverride: config.host))
         outbox.setLimits(rows: config.maxPending, bytes: config.maxPendingBytes)
-        try apply(config, previous: previous)
     }
 
     func stop() async {
