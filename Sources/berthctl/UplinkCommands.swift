@@ -40,7 +40,9 @@ struct UplinkCommand: AsyncParsableCommand {
                 }
                 Output.table(
                     ["DESTINATION", "KIND", "URL", "CONNECTED"],
-                    rows.map { [$0[0].string ?? "", $0[1].string ?? "", $0[2].string ?? "", $0[3].bool == true ? "yes" : "no"] },
+                    rows.map {
+                        [$0[0].string ?? "", $0[1].string ?? "", $0[2].string ?? "", $0[3].bool == true ? "yes" : "no"]
+                    },
                     empty: "no destinations configured (uplink.destinations in berth.yaml)")
                 print("pending: \(pending)  dropped: \(dropped)")
                 print("last delivery: \(last == 0 ? "never" : RecorderTime.text(last))")

@@ -28,7 +28,9 @@ enum BusEvents {
         }
         if signal.interface == "org.freedesktop.DBus.ObjectManager" { return nil }
         var fields: [(String, JSONValue)] = []
-        if signal.member == "Heartbeat", signal.arguments.count == 1, case .object(let pairs) = JSONValue(signal.arguments[0]) {
+        if signal.member == "Heartbeat", signal.arguments.count == 1,
+            case .object(let pairs) = JSONValue(signal.arguments[0])
+        {
             fields = pairs
         } else {
             let names = argumentNames[signal.member] ?? []

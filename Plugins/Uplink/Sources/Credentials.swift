@@ -26,7 +26,8 @@ struct Credentials: Sendable, Equatable {
                 "uplink destination \"\(destination)\": credentials file \"\(path)\" is not a regular file")
         }
         guard info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
-            throw BerthError(.accessDenied,
+            throw BerthError(
+                .accessDenied,
                 "uplink destination \"\(destination)\": credentials file \"\(path)\" must belong to uid \(geteuid()) "
                     + "and be readable by it alone (chmod 600), it has mode \(String(info.st_mode & 0o777, radix: 8))"
                     + " and uid \(info.st_uid)")

@@ -83,7 +83,9 @@ final class DeliveryWorker: Sendable {
                 connection(link!.isConnected || config.kind == .http)
                 let rows = try outbox.next(config.name, limit: Self.batch)
                 if rows.isEmpty {
-                    if config.kind == .mqtt && !link!.isConnected { throw LinkError("lost the connection to \(config.displayURL)") }
+                    if config.kind == .mqtt && !link!.isConnected {
+                        throw LinkError("lost the connection to \(config.displayURL)")
+                    }
                     let seen = control.read { $0.work }
                     _ = control.wait(timeoutUSec: idle, until: { $0.work != seen || $0.stop }) { $0.flush = false }
                     continue

@@ -41,7 +41,8 @@ enum Heartbeat {
         if dropped > 0 { problems.append("\(dropped) messages dropped from the full outbox") }
         var destinations: [(String, JSONValue)] = []
         for (name, d) in service.destinationStates().sorted(by: { $0.key < $1.key }) {
-            destinations.append((name, .object([("connected", .bool(d.connected)), ("last_error", .string(d.lastError))])))
+            destinations.append(
+                (name, .object([("connected", .bool(d.connected)), ("last_error", .string(d.lastError))])))
             if !d.connected && !d.lastError.isEmpty { problems.append("destination \(name) is not reachable") }
         }
         let status = problems.contains { $0.hasPrefix("plugin ") } ? "error" : problems.isEmpty ? "ok" : "degraded"

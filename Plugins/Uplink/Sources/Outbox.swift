@@ -59,7 +59,9 @@ final class Outbox: Sendable {
         try db.migrate(Self.migrations)
         connection = db
         limits = Mutex((maxRows, maxBytes))
-        let rows = try db.prepare("SELECT count(*), coalesce(sum(bytes), 0) FROM message").rows { ($0.int(at: 0), $0.int(at: 1)) }
+        let rows = try db.prepare("SELECT count(*), coalesce(sum(bytes), 0) FROM message").rows {
+            ($0.int(at: 0), $0.int(at: 1))
+        }
         let dropped = try db.prepare("SELECT value FROM counter WHERE name = 'dropped'").firstValue()?.integer ?? 0
         state.withLock { $0 = Totals(rows: rows.first?.0 ?? 0, bytes: rows.first?.1 ?? 0, dropped: UInt64(dropped)) }
     }
@@ -82,12 +84,15 @@ final class Outbox: Sendable {
         return try access { db in
             try db.transaction {
                 let insert = try db.prepare(
-                    "INSERT INTO message(id, destination, event, topic, payload, bytes, created_usec) VALUES (?,?,?,?,?,?,?)")
+                    "INSERT INTO message(id, destination, event, topic, payload, bytes, created_usec) VALUES (?,?,?,?,?,?,?)"
+                )
                 var added = 0
                 for m in messages {
                     let bytes = m.payload.utf8.count + m.topic.utf8.count
-                    try insert.run([.text(m.id), .text(m.destination), .text(m.event), .text(m.topic), .text(m.payload),
-                        .init(bytes), .init(m.createdUSec)])
+                    try insert.run([
+                        .text(m.id), .text(m.destination), .text(m.event), .text(m.topic), .text(m.payload),
+                        .init(bytes), .init(m.createdUSec),
+                    ])
                     added += bytes
                 }
                 var totals = state.withLock { $0 }
@@ -98,12 +103,16 @@ final class Outbox: Sendable {
                     // The oldest first, until both limits hold.
                     let oldest = try db.prepare("SELECT seq, bytes FROM message ORDER BY seq LIMIT ?")
                     let excessRows = max(0, totals.rows - maxRows)
-                    var candidates = try oldest.rows([.init(max(excessRows, 1) + 256)]) { ($0.int64(at: 0), $0.int(at: 1)) }
+                    var candidates = try oldest.rows([.init(max(excessRows, 1) + 256)]) {
+                        ($0.int64(at: 0), $0.int(at: 1))
+                    }
                     var last: Int64 = -1
                     while totals.rows > maxRows || totals.bytes > maxBytes {
                         if candidates.isEmpty {
-                            candidates = try db.prepare("SELECT seq, bytes FROM message WHERE seq > ? ORDER BY seq LIMIT 1024")
-                                .rows([.integer(last)]) { ($0.int64(at: 0), $0.int(at: 1)) }
+                            candidates = try db.prepare(
+                                "SELECT seq, bytes FROM message WHERE seq > ? ORDER BY seq LIMIT 1024"
+                            )
+                            .rows([.integer(last)]) { ($0.int64(at: 0), $0.int(at: 1)) }
                             if candidates.isEmpty { break }
                         }
                         let (seq, bytes) = candidates.removeFirst()
@@ -144,8 +153,9 @@ final class Outbox: Sendable {
 
     func count(_ destination: String) throws -> Int {
         try access { db in
-            Int(try db.prepare("SELECT count(*) FROM message WHERE destination = ?").firstValue([.text(destination)])?
-                .integer ?? 0)
+            Int(
+                try db.prepare("SELECT count(*) FROM message WHERE destination = ?").firstValue([.text(destination)])?
+                    .integer ?? 0)
         }
     }
 
@@ -210,9 +220,12 @@ final class Outbox: Sendable {
     func removeDestinations(except names: Set<String>) throws -> Int {
         try access { db in
             try db.transaction {
-                let stale = try db.query("SELECT seq, bytes, destination FROM message", row: {
-                    ($0.int64(at: 0), $0.int(at: 1), $0.text(at: 2) ?? "")
-                }).filter { !names.contains($0.2) }
+                let stale = try db.query(
+                    "SELECT seq, bytes, destination FROM message",
+                    row: {
+                        ($0.int64(at: 0), $0.int(at: 1), $0.text(at: 2) ?? "")
+                    }
+                ).filter { !names.contains($0.2) }
                 guard !stale.isEmpty else { return 0 }
                 let delete = try db.prepare("DELETE FROM message WHERE seq = ?")
                 for row in stale {

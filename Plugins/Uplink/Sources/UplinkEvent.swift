@@ -22,7 +22,8 @@ enum JSONValue: Sendable, Equatable {
         case .double(let v): v.isFinite ? "\(v)" : "null"
         case .bool(let v): v ? "true" : "false"
         case .array(let items): "[" + items.map(\.text).joined(separator: ",") + "]"
-        case .object(let pairs): "{" + pairs.map { JSONString.quote($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
+        case .object(let pairs):
+            "{" + pairs.map { JSONString.quote($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
         case .null: "null"
         }
     }
@@ -88,9 +89,11 @@ enum UplinkMessage {
     static func newID() -> String {
         var generator = SystemRandomNumberGenerator()
         let (a, b) = (generator.next() as UInt64, generator.next() as UInt64)
-        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: a >> ($0 * 8)) } + (0..<8).map {
-            UInt8(truncatingIfNeeded: b >> ($0 * 8))
-        }
+        var bytes =
+            (0..<8).map { UInt8(truncatingIfNeeded: a >> ($0 * 8)) }
+            + (0..<8).map {
+                UInt8(truncatingIfNeeded: b >> ($0 * 8))
+            }
         bytes[6] = (bytes[6] & 0x0f) | 0x40
         bytes[8] = (bytes[8] & 0x3f) | 0x80
         let hex = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }

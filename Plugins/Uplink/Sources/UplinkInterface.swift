@@ -64,7 +64,9 @@ enum UplinkInterface {
             if let error = failure.withLock({ $0 }) {
                 throw BerthError.failed("uplink flush: \(service.outbox.pending) messages still pending: \(error)")
             }
-            if !done { throw BerthError(.timeout, "uplink flush: \(service.outbox.pending) messages still pending after 120 s") }
+            if !done {
+                throw BerthError(.timeout, "uplink flush: \(service.outbox.pending) messages still pending after 120 s")
+            }
             job.log("every message delivered")
         }
     }
@@ -108,9 +110,12 @@ enum UplinkInterface {
             _ = try? await OSThread.run(name: "uplink-test") { try outbox.remove(id: id, destination: destination) }
             service.publish()
             if let error = failure.withLock({ $0 }) {
-                throw BerthError.failed("uplink destination \"\(destination)\": the test message was not delivered: \(error)")
+                throw BerthError.failed(
+                    "uplink destination \"\(destination)\": the test message was not delivered: \(error)")
             }
-            if !ended { throw BerthError(.timeout, "uplink destination \"\(destination)\": no confirmation within 30 s") }
+            if !ended {
+                throw BerthError(.timeout, "uplink destination \"\(destination)\": no confirmation within 30 s")
+            }
         }
     }
 }

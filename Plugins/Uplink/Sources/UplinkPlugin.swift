@@ -85,7 +85,11 @@ final class UplinkPlugin: BerthPlugin {
             $0?.cancel()
             $0 = nil
         }
-        guard let r = running.withLock({ s -> Running? in defer { s = nil }; return s }) else { return }
+        guard
+            let r = running.withLock({ s -> Running? in
+                defer { s = nil }; return s
+            })
+        else { return }
         for task in r.tasks { task.cancel() }
         r.client.close()
         await r.service.stop()

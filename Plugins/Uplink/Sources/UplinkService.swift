@@ -69,7 +69,8 @@ final class UplinkService: Sendable {
             {
                 continue
             }
-            let credentials = try destination.credentials.map { try Credentials.load($0, destination: destination.name) }
+            let credentials =
+                try destination.credentials.map { try Credentials.load($0, destination: destination.name) }
                 ?? Credentials()
             let worker = DeliveryWorker(
                 config: destination, outbox: outbox, retryInitial: config.retryInitial, retryMax: config.retryMax,
@@ -262,9 +263,10 @@ final class UplinkService: Sendable {
     // MARK: Flush, Test
 
     /// Calls `body` with each report until `body` returns true or `timeout` passes; false on timeout.
-    func waitForReports(timeout: Duration, check: @escaping @Sendable () -> Bool,
-        _ body: @escaping @Sendable (DeliveryReport) -> Bool) async throws -> Bool
-    {
+    func waitForReports(
+        timeout: Duration, check: @escaping @Sendable () -> Bool,
+        _ body: @escaping @Sendable (DeliveryReport) -> Bool
+    ) async throws -> Bool {
         let id = nextListener.add(1, ordering: .relaxed).newValue
         let done = Mutex(false)
         listeners.withLock { $0[id] = { report in if body(report) { done.withLock { $0 = true } } } }

@@ -51,7 +51,8 @@ struct OutboxTests {
         try withOutbox(rows: 1000, bytes: 4096) { outbox, _ in
             let big = (0..<10).map {
                 Outbox.New(
-                    id: "b\($0)", destination: "d", event: "e.E", topic: "", payload: String(repeating: "x", count: 1000),
+                    id: "b\($0)", destination: "d", event: "e.E", topic: "",
+                    payload: String(repeating: "x", count: 1000),
                     createdUSec: 0)
             }
             try outbox.add(big)

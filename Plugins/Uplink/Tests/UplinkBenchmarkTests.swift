@@ -80,8 +80,10 @@ import Testing
             }
             print(
                 String(
-                    format: "BENCH uplink latency bus→subscriber p50 %.2f ms p99 %.2f ms (n=%d); floor mosquitto_pub→subscriber p50 %.2f ms p99 %.2f ms",
-                    Self.percentile(latencies, 0.5), Self.percentile(latencies, 0.99), latencies.count, Self.percentile(floor, 0.5),
+                    format:
+                        "BENCH uplink latency bus→subscriber p50 %.2f ms p99 %.2f ms (n=%d); floor mosquitto_pub→subscriber p50 %.2f ms p99 %.2f ms",
+                    Self.percentile(latencies, 0.5), Self.percentile(latencies, 0.99), latencies.count,
+                    Self.percentile(floor, 0.5),
                     Self.percentile(floor, 0.99)))
 
             // 2. Outage: BACKLOG events queued while the broker is down, then delivered in order.
@@ -96,7 +98,9 @@ import Testing
                 names.append(name)
                 try await world.deploy(name)
             }
-            try await waitUntil("\(backlog) pending", timeout: .seconds(120)) { try await world.pending() == UInt64(backlog) }
+            try await waitUntil("\(backlog) pending", timeout: .seconds(120)) {
+                try await world.pending() == UInt64(backlog)
+            }
             let queued = ContinuousClock.now - queueStart
             let pendingRSS = procStatusKiB(pid, "VmRSS") ?? 0
             let cpuBefore = Self.cpuUSec(pid)
@@ -117,7 +121,8 @@ import Testing
                 "BENCH uplink outage: \(backlog) messages queued in \(queued) (pickup deploys); delivered after the broker's "
                     + "return in \(delivered), in order: \(inOrder), duplicates: \(received.count - order.count)")
             print(
-                "BENCH uplink RSS idle \(idleRSS) KiB, with \(backlog) pending \(pendingRSS) KiB (+\(pendingRSS - idleRSS) KiB)")
+                "BENCH uplink RSS idle \(idleRSS) KiB, with \(backlog) pending \(pendingRSS) KiB (+\(pendingRSS - idleRSS) KiB)"
+            )
             print(
                 String(
                     format: "BENCH uplink CPU per 1,000 messages delivered (berthd, utime+stime): %.1f ms",

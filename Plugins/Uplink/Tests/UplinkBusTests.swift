@@ -14,7 +14,8 @@ import Testing
                 env, path: UplinkWorld.path, interface: UplinkWorld.interface)
             #expect(
                 file == live,
-                "dbus/org.berth.Berth1.Uplink.xml differs from live introspection; regenerate with BERTH_UPDATE_DBUS_XML=1")
+                "dbus/org.berth.Berth1.Uplink.xml differs from live introspection; regenerate with BERTH_UPDATE_DBUS_XML=1"
+            )
         }
     }
 
@@ -82,10 +83,14 @@ import Testing
             _ = try await subscriber.waitForEvents(1)
             let connects = broker.log.components(separatedBy: "New client connected").count
             // Add an HTTP destination: the MQTT session stays as it is (no new CONNECT).
-            let desk = ["    desk:", "      kind: http", "      url: http://127.0.0.1:\(receiver.port)/", "      events: [pickup.*]"]
+            let desk = [
+                "    desk:", "      kind: http", "      url: http://127.0.0.1:\(receiver.port)/",
+                "      events: [pickup.*]",
+            ]
             let config = world.mqttConfig(broker) + desk.joined(separator: "\n") + "\n"
             try env.writeConfig(config)
-            _ = try await world.client.call("org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Reload")
+            _ = try await world.client.call(
+                "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Reload")
             try await waitUntil("two destinations") { (try await world.property("Destinations").items?.count) == 2 }
             try await world.deploy("after.txt")
             try await waitUntil("the receiver has after.txt") {

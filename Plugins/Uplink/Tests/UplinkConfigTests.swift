@@ -80,7 +80,8 @@ struct UplinkConfigTests {
     }
 
     @Test func messageCarriesSchemaIdHostAndFields() throws {
-        let event = UplinkEvent(plugin: "pickup", event: "Deployed", fields: [("name", .string("a\"b"))], timeUSec: 1_700_000_000_123_456)
+        let event = UplinkEvent(
+            plugin: "pickup", event: "Deployed", fields: [("name", .string("a\"b"))], timeUSec: 1_700_000_000_123_456)
         let id = UplinkMessage.newID()
         let json = UplinkMessage.payload(id: id, event: event, identity: HostIdentity(host: "h", machineID: "m"))
         let parsed = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] ?? [:]
@@ -89,5 +90,19 @@ struct UplinkConfigTests {
         #expect(parsed["time"] as? String == "2023-11-14T22:13:20.123456Z")
         #expect((parsed["fields"] as? [String: Any])?["name"] as? String == "a\"b")
         #expect(UplinkMessage.newID() != id)
+    }
+}
+
+struct SignalLimiterTests {
+    @Test func atMostFiftyPerSecondPerName() {
+        var limiter = SignalLimiter()
+        var allowed = 0
+        for _ in 0..<200 where limiter.allow("DeliveryFailed", now: 1_000_000) { allowed += 1 }
+        #expect(allowed == 50)
+        let other = limiter.allow("Delivered", now: 1_000_000)
+        #expect(other, "each name has its own budget")
+        let later = limiter.allow("DeliveryFailed", now: 2_000_000)
+        #expect(later, "a new second, a new budget")
+        #expect(limiter.suppressed == 150)
     }
 }

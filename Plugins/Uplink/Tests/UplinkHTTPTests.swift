@@ -39,7 +39,8 @@ import Testing
             try await waitUntil("10 pending") { try await world.pending() == 10 }
             receiver.failing(false)
             try await waitUntil("12 POSTs received", timeout: .seconds(20)) { receiver.received.count >= 12 }
-            #expect(receiver.received.map { $0.body }.deduplicated.fieldValues("name") == ["one.txt", "two.txt"] + names)
+            #expect(
+                receiver.received.map { $0.body }.deduplicated.fieldValues("name") == ["one.txt", "two.txt"] + names)
             try await waitUntil("nothing pending") { try await world.pending() == 0 }
         }
     }

@@ -32,7 +32,8 @@ import Testing
                 ($0["fields"] as? [String: Any])?["state"] as? String == "inactive"
             }
             let all = subscriber.events
-            #expect(all.allSatisfy { $0["plugin"] as? String == "services" && $0["event"] as? String == "StateChanged" })
+            #expect(
+                all.allSatisfy { $0["plugin"] as? String == "services" && $0["event"] as? String == "StateChanged" })
             #expect(all.fieldValues("name").allSatisfy { $0 == "sleeper" })
             let states = all.fieldValues("state")
             #expect(states.contains("active") && states.last == "inactive", "\(states)")
@@ -63,6 +64,29 @@ import Testing
             let events = try await subscriber.waitForEvents(300, timeout: .seconds(30))
             #expect(events.deduplicated.fieldValues("name") == names, "every message, in order")
             try await waitUntil("nothing pending") { try await world.pending() == 0 }
+        }
+    }
+}
+
+/// A credentials file others may read: the plugin does not start, and says why on its Plugin object.
+@Suite struct UplinkCredentialsTests {
+    @Test func readableCredentialsFileFailsThePlugin() async throws {
+        try await TestEnvironment.with { env in
+            let world = try UplinkWorld(env)
+            try FileSystem.writeAtomically(world.credentialsFile, text: "username: u\npassword: p\n", mode: 0o644)
+            try env.writeConfig(
+                UplinkWorld.config(["host: 127.0.0.1", "port: \(freePort())", "credentials: \(world.credentialsFile)"]))
+            try await env.startDaemon()
+            let plugin = "/org/berth/Berth1/plugin/uplink"
+            try await waitUntil("the plugin failed") {
+                (try? await world.client.getProperty("org.berth.Berth1", plugin, "org.berth.Berth1.Plugin", "State"))?
+                    .string == "failed"
+            }
+            let message =
+                try await world.client.getProperty(
+                    "org.berth.Berth1", plugin, "org.berth.Berth1.Plugin", "LastErrorMessage"
+                ).string ?? ""
+            #expect(message.contains(world.credentialsFile) && message.contains("chmod 600"), "\(message)")
         }
     }
 }

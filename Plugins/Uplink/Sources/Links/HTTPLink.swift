@@ -60,7 +60,10 @@ final class HTTPLink: Link, @unchecked Sendable {
             _ = berth_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil)
             guard rc == CURLE_OK else {
                 connected = false
-                let detail = errorBuffer[0] != 0 ? errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } : String(cString: curl_easy_strerror(rc))
+                let detail =
+                    errorBuffer[0] != 0
+                    ? errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                    : String(cString: curl_easy_strerror(rc))
                 return (index, "POST \(config.url) failed: \(detail)")
             }
             var code = 0

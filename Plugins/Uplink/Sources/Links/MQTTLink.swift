@@ -83,7 +83,8 @@ final class MQTTLink: Link, @unchecked Sendable {
         let keepalive = Int32(config.keepalive.microsecondsClamped / 1_000_000)
         let rc = mosquitto_connect(m, config.host, Int32(config.port), keepalive)
         if rc != MOSQ_ERR_SUCCESS.rawValue {
-            let reason = rc == MOSQ_ERR_ERRNO.rawValue ? systemErrorText(errno) : String(cString: mosquitto_strerror(rc))
+            let reason =
+                rc == MOSQ_ERR_ERRNO.rawValue ? systemErrorText(errno) : String(cString: mosquitto_strerror(rc))
             teardown()
             throw LinkError("cannot connect to \(config.displayURL): \(reason)")
         }
@@ -94,7 +95,8 @@ final class MQTTLink: Link, @unchecked Sendable {
         guard answered, let code = connack.0, code == 0 else {
             teardown()
             if let code = connack.0 {
-                throw LinkError("\(config.displayURL) refused the connection: \(String(cString: mosquitto_connack_string(code)))")
+                throw LinkError(
+                    "\(config.displayURL) refused the connection: \(String(cString: mosquitto_connack_string(code)))")
             }
             if let lost = connack.1 {
                 // A TLS or protocol failure closes the socket before any CONNACK.
@@ -114,12 +116,14 @@ final class MQTTLink: Link, @unchecked Sendable {
         var failure: String?
         for row in rows {
             var mid: Int32 = 0
-            let rc = row.payload.utf8.withContiguousStorageIfAvailable { bytes in
-                mosquitto_publish(m, &mid, row.topic, Int32(bytes.count), bytes.baseAddress, 1, false)
-            } ?? {
-                let bytes = Array(row.payload.utf8)
-                return mosquitto_publish(m, &mid, row.topic, Int32(bytes.count), bytes, 1, false)
-            }()
+            let rc =
+                row.payload.utf8.withContiguousStorageIfAvailable { bytes in
+                    mosquitto_publish(m, &mid, row.topic, Int32(bytes.count), bytes.baseAddress, 1, false)
+                }
+                ?? {
+                    let bytes = Array(row.payload.utf8)
+                    return mosquitto_publish(m, &mid, row.topic, Int32(bytes.count), bytes, 1, false)
+                }()
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 failure = "cannot publish to \(config.displayURL): \(String(cString: mosquitto_strerror(rc)))"
                 break
@@ -175,7 +179,8 @@ final class MQTTLink: Link, @unchecked Sendable {
 
     private func check(_ rc: Int32, _ doing: String) throws {
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            let reason = rc == MOSQ_ERR_ERRNO.rawValue ? systemErrorText(errno) : String(cString: mosquitto_strerror(rc))
+            let reason =
+                rc == MOSQ_ERR_ERRNO.rawValue ? systemErrorText(errno) : String(cString: mosquitto_strerror(rc))
             teardown()
             throw LinkError("MQTT destination \(config.displayURL): cannot \(doing): \(reason)")
         }

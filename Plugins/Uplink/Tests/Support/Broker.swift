@@ -137,9 +137,10 @@ final class Subscriber: @unchecked Sendable {
     /// Event messages (JSON with an id), in arrival order.
     var events: [[String: Any]] { messages.compactMap(\.json).filter { $0["id"] != nil } }
 
-    func waitForEvents(_ count: Int, where filter: @escaping ([String: Any]) -> Bool = { _ in true },
-        timeout: Duration = .seconds(30)) async throws -> [[String: Any]]
-    {
+    func waitForEvents(
+        _ count: Int, where filter: @escaping ([String: Any]) -> Bool = { _ in true },
+        timeout: Duration = .seconds(30)
+    ) async throws -> [[String: Any]] {
         try await waitUntil("\(count) messages at the subscriber", timeout: timeout) {
             events.filter(filter).count >= count
         }

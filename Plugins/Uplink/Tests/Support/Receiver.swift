@@ -15,20 +15,20 @@ final class Receiver: @unchecked Sendable {
         port = freePort()
         let script = directory + "/receiver.py"
         try """
-            import http.server, json, os, sys
-            directory, port = sys.argv[1], int(sys.argv[2])
-            class Handler(http.server.BaseHTTPRequestHandler):
-                def do_POST(self):
-                    body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                    if os.path.exists(os.path.join(directory, "fail")):
-                        self.send_response(503); self.end_headers(); return
-                    with open(os.path.join(directory, "received"), "a") as f:
-                        f.write(json.dumps({"headers": dict(self.headers), "body": body.decode()}) + "\\n")
-                    self.send_response(204); self.end_headers()
-                def log_message(self, *args): pass
-            http.server.HTTPServer.protocol_version = "HTTP/1.1"
-            http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
-            """.write(toFile: script, atomically: true, encoding: .utf8)
+        import http.server, json, os, sys
+        directory, port = sys.argv[1], int(sys.argv[2])
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if os.path.exists(os.path.join(directory, "fail")):
+                    self.send_response(503); self.end_headers(); return
+                with open(os.path.join(directory, "received"), "a") as f:
+                    f.write(json.dumps({"headers": dict(self.headers), "body": body.decode()}) + "\\n")
+                self.send_response(204); self.end_headers()
+            def log_message(self, *args): pass
+        http.server.HTTPServer.protocol_version = "HTTP/1.1"
+        http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+        """.write(toFile: script, atomically: true, encoding: .utf8)
         process = try ChildProcess.spawn(
             ["python3", script, directory, String(port)], stdout: directory + "/log", stderr: directory + "/log")
         try await waitUntil("the receiver listens on \(port)") { [port] in canConnect(port) }
@@ -37,7 +37,9 @@ final class Receiver: @unchecked Sendable {
     deinit { process.terminate() }
 
     func failing(_ on: Bool) {
-        if on { _ = FileManager.default.createFile(atPath: directory + "/fail", contents: nil) } else {
+        if on {
+            _ = FileManager.default.createFile(atPath: directory + "/fail", contents: nil)
+        } else {
             try? FileManager.default.removeItem(atPath: directory + "/fail")
         }
     }

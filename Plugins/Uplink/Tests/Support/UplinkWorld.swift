@@ -24,7 +24,10 @@ final class UplinkWorld: @unchecked Sendable {
         destination: String = "broker", kind: String = "mqtt", _ lines: [String], top: [String] = []
     ) -> String {
         let head = ["host: testhost", "heartbeat: 0s", "retry_initial: 100ms", "retry_max: 400ms"]
-        return (["uplink:"] + (head + top).map { "  " + $0 } + ["  destinations:", "    \(destination):", "      kind: \(kind)"]
+        return
+            (["uplink:"] + (head + top).map { "  " + $0 } + [
+                "  destinations:", "    \(destination):", "      kind: \(kind)",
+            ]
             + lines.map { "      " + $0 }).joined(separator: "\n") + "\n"
     }
 
@@ -73,9 +76,12 @@ final class UplinkWorld: @unchecked Sendable {
         try await waitUntil("job \(job) ends", timeout: timeout) {
             let state = try await self.client.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "State")
             guard state.string != "running" else { return false }
-            result = try await self.client.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "Result").string ?? ""
+            result =
+                try await self.client.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "Result").string
+                ?? ""
             message =
-                try await self.client.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "ErrorMessage").string
+                try await self.client.getProperty("org.berth.Berth1", job, "org.berth.Berth1.Job", "ErrorMessage")
+                .string
                 ?? ""
             return true
         }
