@@ -100,4 +100,31 @@ import Testing
             #expect(broker.log.components(separatedBy: "New client connected").count == connects)
         }
     }
+
+    @Test func exportConfigLeavesOutCredentials() async throws {
+        try await TestEnvironment.with { env in
+            let world = try UplinkWorld(env)
+            try FileSystem.writeAtomically(world.credentialsFile, text: "username: u\npassword: hunter2\n", mode: 0o600)
+            try await world.start(
+                config: UplinkWorld.config([
+                    "host: 127.0.0.1", "port: \(freePort())", "credentials: \(world.credentialsFile)",
+                ]))
+            let yaml =
+                try await world.client.call(
+                    "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ExportConfig"
+                ).first?.string ?? ""
+            #expect(yaml.contains("uplink:") && yaml.contains("broker:") && yaml.contains("kind: mqtt"), "\(yaml)")
+            #expect(!yaml.contains("credentials") && !yaml.contains("hunter2"), "\(yaml)")
+            do {
+                let file = env.root + "/import.yaml"
+                try FileSystem.writeAtomically(file, text: yaml)
+                _ = try await world.client.call(
+                    "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ImportConfig",
+                    [.string(file), .bool(false), .bool(true)])
+                Issue.record("ImportConfig of an uplink section was accepted")
+            } catch let error as DBusError {
+                #expect(error.message.contains("uplink destinations are set in the config file"), "\(error)")
+            }
+        }
+    }
 }
