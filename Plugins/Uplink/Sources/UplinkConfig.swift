@@ -205,5 +205,14 @@ struct DestinationConfig: Sendable, Equatable {
         }
     }
 
+    /// Equal but for the route: what a delivery worker uses.
+    func sameConnection(_ other: DestinationConfig) -> Bool {
+        var a = self
+        var b = other
+        a.events = []
+        b.events = []
+        return a == b
+    }
+
     func routes(_ event: String) -> Bool { events.contains { EventName.matches(pattern: $0, event) } }
 }

@@ -63,7 +63,8 @@ final class UplinkService: Sendable {
     private func apply(_ config: UplinkConfig, previous: UplinkConfig?, identity: HostIdentity) throws {
         var started: [DeliveryWorker] = []
         for destination in config.destinations {
-            if let previous, previous.destinations.contains(destination),
+            // The route (`events`) is read when messages are written: changing it alone keeps the connection.
+            if let previous, previous.destinations.contains(where: { $0.sameConnection(destination) }),
                 previous.retryInitial == config.retryInitial, previous.retryMax == config.retryMax,
                 previous.host == config.host
             {

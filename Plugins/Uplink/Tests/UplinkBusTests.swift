@@ -82,12 +82,15 @@ import Testing
             try await world.deploy("before.txt")
             _ = try await subscriber.waitForEvents(1)
             let connects = broker.log.components(separatedBy: "New client connected").count
-            // Add an HTTP destination: the MQTT session stays as it is (no new CONNECT).
+            // Add an HTTP destination: the MQTT session stays as it is (no new CONNECT) ...
             let desk = [
                 "    desk:", "      kind: http", "      url: http://127.0.0.1:\(receiver.port)/",
                 "      events: [pickup.*]",
             ]
-            let config = world.mqttConfig(broker) + desk.joined(separator: "\n") + "\n"
+            // ... and narrow the broker's route, which keeps its connection too.
+            let config =
+                world.mqttConfig(broker).replacingOccurrences(of: "events: [pickup.*]", with: "events: [pickup.Deployed]")
+                + desk.joined(separator: "\n") + "\n"
             try env.writeConfig(config)
             _ = try await world.client.call(
                 "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "Reload")
