@@ -119,6 +119,21 @@ struct UplinkCommand: AsyncParsableCommand {
     }
 }
 
+extension UplinkCommand {
+    /// `recorder check` rows (name, status, message) for the uplink destinations, when the plugin runs: `ok` when
+    /// connected, `warn` when not (the messages wait; the check itself does not fail for it).
+    static func reachability(_ connection: BusConnection) async -> [[String]] {
+        guard let p = try? await connection.berthProperties(path, interface) else { return [] }
+        let pending = p["Pending"]?.uint64 ?? 0
+        return (p["Destinations"]?.items ?? []).map { $0.items ?? [] }.filter { $0.count == 4 }.map { row in
+            let (name, url) = (row[0].string ?? "", row[2].string ?? "")
+            return row[3].bool == true
+                ? ["uplink \(name)", "ok", "connected to \(url)"]
+                : ["uplink \(name)", "warn", "\(url) is not reachable now; \(pending) messages wait in the outbox"]
+        }
+    }
+}
+
 extension Doctor {
     /// With the uplink plugin active: can each destination be reached now (its `connected` flag, else the last
     /// error)? Unreachable is a warning: the messages wait in the outbox.

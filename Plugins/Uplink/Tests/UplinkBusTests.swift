@@ -89,7 +89,8 @@ import Testing
             ]
             // ... and narrow the broker's route, which keeps its connection too.
             let config =
-                world.mqttConfig(broker).replacingOccurrences(of: "events: [pickup.*]", with: "events: [pickup.Deployed]")
+                world.mqttConfig(broker).replacingOccurrences(
+                    of: "events: [pickup.*]", with: "events: [pickup.Deployed]")
                 + desk.joined(separator: "\n") + "\n"
             try env.writeConfig(config)
             _ = try await world.client.call(
@@ -128,6 +129,25 @@ import Testing
             } catch let error as DBusError {
                 #expect(error.message.contains("uplink destinations are set in the config file"), "\(error)")
             }
+        }
+    }
+
+    @Test func recorderCheckListsTheDestinations() async throws {
+        try await TestEnvironment.with { env in
+            let world = try UplinkWorld(env)
+            try env.installPlugins(["libRecorderPlugin.so"])
+            let port = freePort()  // nothing listens: the destination is not reachable
+            try await world.start(config: UplinkWorld.config(["host: 127.0.0.1", "port: \(port)"]))
+            try await waitUntil("the destination failed once") {
+                !(try await world.property("LastError").string ?? "").isEmpty
+            }
+            let check = try await env.berthctl(["recorder", "check"])
+            #expect(
+                (check.stdout + check.stderr).contains("uplink broker: mqtt://127.0.0.1:\(port) is not reachable now"),
+                "\(check)")
+            let json = try await env.berthctl(["recorder", "check", "--json"])
+            let rows = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]] ?? []
+            #expect(rows.contains { $0["name"] as? String == "uplink broker" && $0["status"] as? String == "warn" })
         }
     }
 }
