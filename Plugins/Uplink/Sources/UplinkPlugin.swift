@@ -98,9 +98,34 @@ final class UplinkPlugin: BerthPlugin {
     /// The `uplink:` section as it runs, without the credentials files.
     func exportConfig() async -> ConfigNode? { running.withLock { $0?.service.config.node() } }
 
+    /// What ExportConfig wrote imports back as unchanged (credentials files aside); anything else is refused:
+    /// destinations belong in the config file, with their credentials files beside it.
     func planImport(_ section: ConfigNode, replace: Bool) async throws -> [ConfigChange] {
-        throw BerthError.notSupported(
-            "uplink destinations are set in the config file (section at \(section.mark)); change them there and reload")
+        guard let current = running.withLock({ $0?.service.config }) else {
+            throw BerthError(.pluginFailed, "the uplink plugin is not running")
+        }
+        var incoming = try UplinkConfig.parse(section)
+        var compared = current
+        compared.destinations = compared.destinations.map {
+            var d = $0
+            d.credentials = nil
+            return d
+        }
+        incoming.destinations = incoming.destinations.map {
+            var d = $0
+            d.credentials = nil
+            return d
+        }
+        guard incoming == compared else {
+            throw BerthError.notSupported(
+                "uplink destinations are set in the config file (the imported section at \(section.mark) differs); "
+                    + "change them there and reload")
+        }
+        return incoming.destinations.map { ConfigChange(kind: "uplink-destination", name: $0.name, action: .unchanged) }
+    }
+
+    func applyImport(_ section: ConfigNode, replace: Bool) async throws -> [ConfigChange] {
+        try await planImport(section, replace: replace)
     }
 }
 

@@ -119,13 +119,22 @@ import Testing
                 ).first?.string ?? ""
             #expect(yaml.contains("uplink:") && yaml.contains("broker:") && yaml.contains("kind: mqtt"), "\(yaml)")
             #expect(!yaml.contains("credentials") && !yaml.contains("hunter2"), "\(yaml)")
+            // What was exported imports back unchanged; a changed destination is refused with a sentence.
+            let file = env.root + "/import.yaml"
+            try FileSystem.writeAtomically(file, text: yaml)
+            let plan = try await world.client.call(
+                "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ImportConfig",
+                [.string(file), .bool(false), .bool(true)])
+            let rows = (plan.first?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }
+            #expect(rows.contains(["uplink-destination", "broker", "unchanged"]), "\(rows)")
             do {
-                let file = env.root + "/import.yaml"
-                try FileSystem.writeAtomically(file, text: yaml)
+                try FileSystem.writeAtomically(
+                    file,
+                    text: yaml.replacingOccurrences(of: "berth/{host}/{plugin}/{event}", with: "fleet/{host}/{event}"))
                 _ = try await world.client.call(
                     "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ImportConfig",
                     [.string(file), .bool(false), .bool(true)])
-                Issue.record("ImportConfig of an uplink section was accepted")
+                Issue.record("ImportConfig of a changed uplink section was accepted")
             } catch let error as DBusError {
                 #expect(error.message.contains("uplink destinations are set in the config file"), "\(error)")
             }
