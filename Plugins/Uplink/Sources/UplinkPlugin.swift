@@ -60,9 +60,12 @@ final class UplinkPlugin: BerthPlugin {
             interval == .zero
             ? nil
             : Task { [service = r.service, client = r.client, dir = r.stateDirectory] in
+                // The first beat one interval after start: by then berthd owns its name and every plugin has started
+                // (the retained `online` status says at once that the host is up).
                 while !Task.isCancelled {
-                    service.enqueue(await Heartbeat.compute(client: client, service: service, stateDirectory: dir))
                     try? await Task.sleep(for: interval)
+                    if Task.isCancelled { break }
+                    service.enqueue(await Heartbeat.compute(client: client, service: service, stateDirectory: dir))
                 }
             }
         heartbeat.withLock {
