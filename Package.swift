@@ -40,6 +40,7 @@ let plugins: [(Product, [Target])] = [
     plugin("Pickup"),
     plugin("Instances"),
     plugin("Recorder", extraDependencies: ["CAlsa"]),
+    plugin("Uplink", extraDependencies: ["CMosquitto", "CCurl"]),
 ]
 
 /// A plugin's tests: Plugins/<Name>/Tests, with the plugin, BerthKit and the test support.
@@ -88,5 +89,11 @@ let package = Package(
         pluginTests("Pickup"),
         pluginTests("Instances"),
         pluginTests("Recorder"),
+        .systemLibrary(
+            name: "CMosquitto", path: "Plugins/Uplink/CMosquitto", pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(
+            name: "CCurl", path: "Plugins/Uplink/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        pluginTests("Uplink"),
     ] + plugins.flatMap(\.1) + fixtures.map(\.1)
 )

@@ -31,7 +31,7 @@ struct Berthctl: AsyncParsableCommand {
         subcommands: [
             UpCommand.self, DownCommand.self, ReloadCommand.self, StatusCommand.self, PluginsCommand.self, JobsCommand.self,
             MonitorCommand.self, ConfigCommand.self, ServicesCommand.self, PickupCommand.self, InstancesCommand.self,
-            RecorderCommand.self, DoctorCommand.self,
+            RecorderCommand.self, UplinkCommand.self, DoctorCommand.self,
         ])
 
     /// berthctl's start is mostly the argument parser building its tree of every command (each a conformance look-up

@@ -36,7 +36,7 @@ struct Doctor {
             defer { connection.close() }
             let daemonCheck = await daemon(connection)
             checks.append(daemonCheck)
-            if daemonCheck.status == .ok { checks += await plugins(connection) }
+            if daemonCheck.status == .ok { checks += await plugins(connection) + uplinkDestinations(connection) }
         }
         return checks
     }

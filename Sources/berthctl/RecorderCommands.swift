@@ -21,11 +21,14 @@ struct RecorderCommand: AsyncParsableCommand {
                 let connection = try BusTarget.resolve(bus).connect()
                 let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Check")
                 let passed = reply.first?.bool ?? false
-                let rows = (reply.last?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }
+                var rows = (reply.last?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }
+                let uplink = await UplinkCommand.reachability(connection)  // where the recordings' news goes
+                rows += uplink
                 if bus.json {
                     Output.json(["name", "status", "message"], rows.map { $0.map(JSON.string) })
                 } else if passed {
                     print("Health checks passed")
+                    for row in uplink { print("\(row[0]): \(row[2])") }
                 } else {
                     for row in rows where row[1] != "ok" { print("\(row[0]): \(row[2])") }
                 }
