@@ -129,6 +129,26 @@ struct InstanceConfig: Sendable, Equatable {
         return config
     }
 
+    /// The config with `spec` as its health check, in the JSON too (kept in the record and in `Config`).
+    func with(health spec: HealthSpec) -> InstanceConfig {
+        var copy = self
+        copy.health = spec
+        func text(_ d: Duration) -> JSONText {
+            let (seconds, attoseconds) = d.components
+            return .string("\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms")
+        }
+        let health = JSONText.object([
+            ("check", .string(spec.checkText)), ("timeout", text(spec.timeout)), ("interval", text(spec.interval)),
+            ("min_ready", text(spec.minReady)),
+        ])
+        if case .object(var pairs) = json {
+            pairs.removeAll { $0.0 == "health" }
+            pairs.append(("health", health))
+            copy.json = .object(pairs)
+        }
+        return copy
+    }
+
     static func parseHealth(_ node: ConfigNode, defaults: HealthSpec) throws -> HealthSpec {
         if case .scalar(let text, _, _) = node {
             var spec = defaults
