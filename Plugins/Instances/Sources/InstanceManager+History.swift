@@ -114,7 +114,8 @@ extension InstanceManager {
         let app = instance.application
         guard !app.isEmpty else {
             throw BerthError.invalidArgument(
-                "instance \"\(id)\" belongs to no application (its config has no application_name): it has no front end")
+                "instance \"\(id)\" belongs to no application (its config has no application_name): it has no front end"
+            )
         }
         guard instance.record.running else {
             throw BerthError.failed("instance \"\(id)\" is not running: start it first (Start), then switch to it")

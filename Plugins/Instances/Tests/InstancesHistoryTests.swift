@@ -178,7 +178,8 @@ struct PrivateNginx {
         let prefix = env.root + "/nginx"
         try FileManager.default.createDirectory(atPath: prefix + "/tmp", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: env.root + "/frontend", withIntermediateDirectories: true)
-        try FileSystem.writeAtomically(env.root + "/frontend/web.conf", text: "upstream berth_web { server 127.0.0.1:1; }\n")
+        try FileSystem.writeAtomically(
+            env.root + "/frontend/web.conf", text: "upstream berth_web { server 127.0.0.1:1; }\n")
         let port = InstancesNginxTests.freePort()
         let conf = prefix + "/nginx.conf"
         try FileSystem.writeAtomically(

@@ -26,7 +26,8 @@ import Testing
             try env.installPlugins(["libTestFixtureGood.so"])
             let pickup = try await PickupHarness.start(env)
             // A service definition without the services plugin: NotSupported, naming the deployment.
-            let web = await failure(pickup, "Deploy", [.string("web.yaml"), bytes("exec: [/bin/true]\n"), .string("services")])
+            let web = await failure(
+                pickup, "Deploy", [.string("web.yaml"), bytes("exec: [/bin/true]\n"), .string("services")])
             let seen = try await pickup.waitFor("web.yaml")
             #expect(web?.name == "org.berth.Berth1.Error.NotSupported", "\(String(describing: web))")
             #expect(web?.message.contains("deployment \(seen[0].id) ") == true, "\(String(describing: web))")
@@ -55,7 +56,8 @@ import Testing
     }
 
     /// A full disk: the upload is StorageFull, never an id without a log row.
-    @Test(.enabled(if: geteuid() == 0, "mounting a small tmpfs needs root")) func aFullDiskIsStorageFull() async throws {
+    @Test(.enabled(if: geteuid() == 0, "mounting a small tmpfs needs root")) func aFullDiskIsStorageFull() async throws
+    {
         try await TestEnvironment.with { env in
             let state = env.stateHome + "/berth/pickup"
             try FileSystem.makeDirectories(state)
@@ -74,7 +76,8 @@ import Testing
             while block.withUnsafeBytes({ write(filler, $0.baseAddress, 4096) }) > 0 {}
             close(filler)
             let full = await failure(
-                pickup, "Deploy", [.string("big.txt"), bytes(String(repeating: "x", count: 64 << 10)), .string("files")])
+                pickup, "Deploy",
+                [.string("big.txt"), bytes(String(repeating: "x", count: 64 << 10)), .string("files")])
             #expect(full?.name == "org.berth.Berth1.Error.StorageFull", "\(String(describing: full))")
             #expect(full?.message.contains("big.txt") == true, "\(String(describing: full))")
             let seen = try await pickup.waitFor("big.txt")
@@ -93,7 +96,9 @@ import Testing
                 "-rf", "--help",
             ] {
                 let error = await failure(pickup, "Deploy", [.string(name), bytes("x"), .string("files")])
-                #expect(error?.name == "org.berth.Berth1.Error.InvalidArgument", "\(name.debugDescription): \(String(describing: error))")
+                #expect(
+                    error?.name == "org.berth.Berth1.Error.InvalidArgument",
+                    "\(name.debugDescription): \(String(describing: error))")
                 #expect(error?.message.contains("\n") == false && error?.message.contains("\u{1b}") == false)
             }
             #expect(pickup.outcomes.isEmpty, "\(pickup.outcomes)")
