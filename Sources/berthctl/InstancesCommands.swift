@@ -8,7 +8,8 @@ struct InstancesCommand: AsyncParsableCommand {
         commandName: "instances", abstract: "App instances and rolling deployments (the instances plugin).",
         subcommands: [
             InstancesNew.self, InstancesList.self, InstancesStart.self, InstancesStop.self, InstancesDestroy.self,
-            InstancesLogs.self, InstancesDeploy.self, InstancesRollback.self, InstancesReopenLogs.self,
+            InstancesLogs.self, InstancesDeploy.self, InstancesRollback.self, InstancesSwitch.self,
+            InstancesReopenLogs.self,
         ])
 }
 
@@ -108,12 +109,41 @@ struct InstancesStop: AsyncParsableCommand {
 
 struct InstancesDestroy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "destroy", abstract: "Stop an instance and remove it with its folder and logs.")
+        commandName: "destroy",
+        abstract: "Stop an instance and remove it with its folder and logs.",
+        discussion: """
+            The instance that serves its application (the front end points at it) is refused: switch to another \
+            first (switch, deploy, rollback), or pass --force.
+            """)
+    @OptionGroup var bus: BusOptions
+    @OptionGroup var target: InstanceIDArgument
+    @Flag(
+        help: """
+            Destroy it even if it serves: the front end first switches to another running instance of the \
+            application that passes its health check; without one, nothing serves, and that is said.
+            """)
+    var force = false
+    func run() async throws {
+        try await CLI.run(bus) {
+            try await Instances.runJob(
+                BusTarget.resolve(bus).connect(), force ? "ForceDestroy" : "Destroy", [.string(target.id)])
+        }
+    }
+}
+
+struct InstancesSwitch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switch",
+        abstract: "Point the front end at an instance you made and started, once its health check passes.",
+        discussion: """
+            sarge's rolling steps by hand: instances new, copy the code into its folder, instances start, then \
+            instances switch ID; stop the instance that served before when it has drained.
+            """)
     @OptionGroup var bus: BusOptions
     @OptionGroup var target: InstanceIDArgument
     func run() async throws {
         try await CLI.run(bus) {
-            try await Instances.runJob(BusTarget.resolve(bus).connect(), "Destroy", [.string(target.id)])
+            try await Instances.runJob(BusTarget.resolve(bus).connect(), "Switch", [.string(target.id)])
         }
     }
 }
@@ -148,7 +178,8 @@ struct InstancesDeploy: AsyncParsableCommand {
 
 struct InstancesRollback: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rollback", abstract: "Bring back the newest kept instance of an application.")
+        commandName: "rollback",
+        abstract: "Bring back the release that served before the current one (a second rollback goes further back).")
     @OptionGroup var bus: BusOptions
     @Argument(help: "The application name.") var application: String
     func run() async throws {

@@ -45,6 +45,8 @@ struct PickupAddCommand: AsyncParsableCommand {
     @Argument(help: "The folder (made absolute).") var path: String
     @Option(help: "services, config, files or instances/<app>.") var target: String
     @Option(help: "Shell patterns of the files to deploy (repeatable).") var pattern: [String] = []
+    @Option(help: "Shell patterns of names to pass over, besides editors' temporaries (repeatable).")
+    var ignore: [String] = []
     @Flag(help: "Watch subfolders too.") var recursive = false
     @Flag(help: "Undeploy a file when it is deleted or moved away.") var undeployOnDelete = false
     @Flag(help: "Write NAME.deployed / NAME.failed beside each source.") var markers = false
@@ -56,6 +58,7 @@ struct PickupAddCommand: AsyncParsableCommand {
                 ("markers", .bool(markers)),
             ]
             if !pattern.isEmpty { options.append(("patterns", .strings(pattern))) }
+            if !ignore.isEmpty { options.append(("ignore", .strings(ignore))) }
             _ = try await BusTarget.resolve(bus).connect().pickup(
                 "AddDirectory", [.string(name), .string(FileSystem.absolute(path)), .string(target), .vardict(options)])
         }

@@ -79,15 +79,34 @@ struct InstanceConfig: Sendable, Equatable {
     static func parse(_ text: String, defaults: HealthSpec) throws -> InstanceConfig {
         let node: ConfigNode
         do {
-            node = try YAMLParser.parseJSON(text, source: "config_json")
+            node = try YAMLParser.parseJSON(text, source: Self.source)
         } catch let error as BerthError {
-            throw BerthError.invalidArgument("the instance config is not valid JSON: \(error.message)")
+            throw BerthError.invalidArgument(
+                "the instance config is not valid JSON: \(place(error.message, in: text))")
         }
         do {
             return try parse(node, defaults: defaults)
         } catch let error as BerthError where error.code == .invalidConfig {
-            throw BerthError.invalidArgument("the instance config is not valid: \(error.message)")
+            throw BerthError.invalidArgument("the instance config is not valid: \(place(error.message, in: text))")
         }
+    }
+
+    private static let source = "config_json"
+
+    /// A parser message (`config_json:LINE: ...`) as the place in the JSON the user gave: nothing for a one-line
+    /// JSON (the parser counts a line past its end), `line N` in a longer one, and "at its end" when the JSON
+    /// stopped before it was complete (the parser says the line after the last).
+    static func place(_ message: String, in text: String) -> String {
+        let prefix = source + ":"
+        guard message.hasPrefix(prefix) else { return message }
+        let rest = message.dropFirst(prefix.count)
+        let digits = rest.prefix { $0.isNumber }
+        guard let line = Int(digits), rest.dropFirst(digits.count).hasPrefix(":") else { return message }
+        let detail = String(rest.dropFirst(digits.count + 1).drop { $0 == " " })
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        if text.hasSuffix("\n") { lines -= 1 }
+        if line > max(lines, 1) { return "it ends before it is complete: \(detail)" }
+        return lines <= 1 ? detail : "line \(line): \(detail)"
     }
 
     static func parse(_ node: ConfigNode, defaults: HealthSpec) throws -> InstanceConfig {
@@ -108,6 +127,26 @@ struct InstanceConfig: Sendable, Equatable {
         try reader.finish()
         config.json = JSONText.from(node)
         return config
+    }
+
+    /// The config with `spec` as its health check, in the JSON too (kept in the record and in `Config`).
+    func with(health spec: HealthSpec) -> InstanceConfig {
+        var copy = self
+        copy.health = spec
+        func text(_ d: Duration) -> JSONText {
+            let (seconds, attoseconds) = d.components
+            return .string("\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms")
+        }
+        let health = JSONText.object([
+            ("check", .string(spec.checkText)), ("timeout", text(spec.timeout)), ("interval", text(spec.interval)),
+            ("min_ready", text(spec.minReady)),
+        ])
+        if case .object(var pairs) = json {
+            pairs.removeAll { $0.0 == "health" }
+            pairs.append(("health", health))
+            copy.json = .object(pairs)
+        }
+        return copy
     }
 
     static func parseHealth(_ node: ConfigNode, defaults: HealthSpec) throws -> HealthSpec {

@@ -21,7 +21,9 @@ extension InstanceManager {
             .sorted { $0.record.createdUSec < $1.record.createdUSec }
     }
 
-    func deploy(_ request: DeployRequest, job: Job) async throws {
+    /// `id`: the new instance's folder, made before the job started (`reserveInstance`), so that the job's name
+    /// says which instance it deploys.
+    func deploy(_ request: DeployRequest, id: String, job: Job) async throws {
         let app = request.application
         let step = StepLog(job: job, total: 7)
         var config: InstanceConfig
@@ -43,11 +45,15 @@ extension InstanceManager {
         if let check = request.health { health.check = try HealthSpec.parseCheck(check, what: "option health") }
         if let timeout = request.timeout { health.timeout = timeout }
         if let minReady = request.minReady { health.minReady = minReady }
+        // The check this deploy uses stays with the instance: a Rollback to it checks it the same way.
+        if request.health != nil || request.timeout != nil || request.minReady != nil {
+            config = config.with(health: health)
+        }
         let old = running(of: app)
         let previous = store.current(app)
 
         step.next("creating a new instance of \"\(app)\"")
-        let instance = try await create(config: config, deployPending: true, replaces: old.map(\.id))
+        let instance = try await create(config: config, deployPending: true, replaces: old.map(\.id), id: id)
         job.log("new instance \(instance.id)\(instance.record.port > 0 ? " on port \(instance.record.port)" : "")")
         do {
             step.next("installing \(request.sourcePath) into \(instance.folder)")
@@ -63,6 +69,7 @@ extension InstanceManager {
             try await checker.waitHealthy { job.log($0) }
             step.next("switching the front end of \"\(app)\" to \(instance.id)")
             try await switchFrontEnd(app: app, to: instance, previous: previous, log: { job.log($0) })
+            try markServed(instance)
         } catch {
             let reason = BerthError.wrapping(error)
             job.log("deploy failed: \(reason.message)")
@@ -120,29 +127,6 @@ extension InstanceManager {
             throw error
         }
         for other in instances.values where other.application == app { other.publish(other.process.snapshot) }
-    }
-
-    /// Stops the given old instances, then destroys the stopped instances of `app` beyond the newest `keep`.
-    func retire(_ ids: [String], app: String, keep: Int, log: @escaping @Sendable (String) -> Void) async throws {
-        for id in ids {
-            guard let old = instances[id] else { continue }
-            try old.update { $0.running = false }
-            await old.process.stop()
-            log("stopped \(id)")
-        }
-        let current = store.current(app)
-        let stopped = instances.values.filter {
-            $0.application == app && $0.id != current && !$0.record.running && !$0.record.destroying
-                && !$0.record.deployPending && $0.record.everStarted
-        }.sorted { $0.record.createdUSec > $1.record.createdUSec }
-        for old in stopped.dropFirst(keep) {
-            try old.update { $0.destroying = true }
-            try await finishDestroy(old)
-            log("destroyed \(old.id)")
-        }
-        if keep > 0 && !stopped.isEmpty {
-            log("kept \(stopped.prefix(keep).map(\.id).joined(separator: ", ")) for rollback")
-        }
     }
 }
 

@@ -49,8 +49,22 @@ actor InstanceManager {
         return try await create(config: config, deployPending: false, replaces: [])
     }
 
-    func create(config: InstanceConfig, deployPending: Bool, replaces: [String]) async throws -> Instance {
-        let id = try store.createFolder(application: config.application)
+    /// Makes the folder (and so the id) of the instance a deploy will create, before its job starts. A crash
+    /// before the record is written leaves a folder without a record, removed at the next start.
+    func reserveInstance(application: String) throws -> String {
+        try store.createFolder(application: application)
+    }
+
+    /// Removes a folder `reserveInstance` made when the deploy ends before creating its instance.
+    func releaseReserved(_ id: String) {
+        guard instances[id] == nil else { return }
+        try? store.removeFiles(id)
+    }
+
+    func create(config: InstanceConfig, deployPending: Bool, replaces: [String], id reserved: String? = nil)
+        async throws -> Instance
+    {
+        let id = try reserved ?? store.createFolder(application: config.application)
         do {
             var record = InstanceRecord(id: id, config: config)
             record.createdUSec = SystemClock.wallUSec()
@@ -175,13 +189,12 @@ actor InstanceManager {
 
     /// Marks the record `destroying` (so a crash from here on is finished at the next start), stops the
     /// instance, removes its files, then its record, then its object.
-    func destroy(_ id: String) async throws {
-        let instance = try instance(id)
-        if store.current(instance.application) == id {
-            logger.warning(
-                "instance \"\(id)\" is the current one of \"\(instance.application)\"; its front end now has no instance"
-            )
-        }
+    func destroy(_ id: String, force: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in })
+        async throws
+    {
+        let instance = try checkDestroy(id, force: force)
+        // Forced, of the instance that serves: the front end goes elsewhere first, or it is said that nothing serves.
+        await switchAway(from: instance, log: log)
         try instance.update {
             $0.destroying = true
             $0.running = false

@@ -18,6 +18,10 @@ struct InstanceRecord: Sendable, Equatable {
     var deployPending = false
     var replaces: [String] = []
     var createdUSec: UInt64 = 0
+    /// When the front end last switched to it (a deploy, Switch, Rollback to it kept its time): the application's
+    /// history of what served, newest last, is its instances ordered by this. 0: not in the history (never
+    /// served, or rolled back from: a Rollback leaves the release it replaces out of the history).
+    var servedUSec: UInt64 = 0
 
     var application: String { config.application }
 
@@ -26,7 +30,7 @@ struct InstanceRecord: Sendable, Equatable {
             ("id", .string(id)), ("config", config.json), ("port", .int(Int64(port))), ("running", .bool(running)),
             ("ever_started", .bool(everStarted)), ("destroying", .bool(destroying)),
             ("deploy_pending", .bool(deployPending)), ("replaces", .array(replaces.map { .string($0) })),
-            ("created_usec", .string(String(createdUSec))),
+            ("created_usec", .string(String(createdUSec))), ("served_usec", .string(String(servedUSec))),
         ])
     }
 
@@ -43,6 +47,11 @@ struct InstanceRecord: Sendable, Equatable {
         record.deployPending = try reader.bool("deploy_pending") ?? false
         record.replaces = try reader.stringList("replaces") ?? []
         record.createdUSec = UInt64(try reader.string("created_usec") ?? "0") ?? 0
+        if let served = try reader.string("served_usec") {
+            record.servedUSec = UInt64(served) ?? 0
+        } else if record.everStarted && !record.deployPending {
+            record.servedUSec = record.createdUSec  // a record from before the history: in order of creation
+        }
         try reader.finish()
         return record
     }

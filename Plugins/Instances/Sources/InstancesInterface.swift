@@ -33,6 +33,12 @@ struct InstancesInterface: Sendable {
                 .async("Stop", in: [BusArg("id", "s")], out: Self.jobOut) { call in try await stop(call.string(0)) },
                 .async("Destroy", in: [BusArg("id", "s")], out: Self.jobOut) { call in try await destroy(call.string(0))
                 },
+                .async("ForceDestroy", in: [BusArg("id", "s")], out: Self.jobOut) { call in
+                    try await destroy(call.string(0), force: true)
+                },
+                .async("Switch", in: [BusArg("id", "s")], out: Self.jobOut) { call in
+                    try await switchTo(call.string(0))
+                },
                 .async(
                     "Deploy", in: [BusArg("application", "s"), BusArg("source", "s"), BusArg("options", "a{sv}")],
                     out: Self.jobOut
@@ -81,10 +87,16 @@ struct InstancesInterface: Sendable {
             ])
     }
 
+    /// A job's operation (its `Operation` and `JobNew`'s subject): the verb, the instance and its application,
+    /// e.g. `start web-jCCbfV (web)`; an instance of no application is named alone.
+    static func operation(_ verb: String, _ id: String, application: String) -> String {
+        application.isEmpty ? "\(verb) \(id)" : "\(verb) \(id) (\(application))"
+    }
+
     func start(_ id: String) async throws -> [DBusValue] {
         let instance = try await manager.instance(id)
         try instance.checkServer()
-        return try await context.startJob("start") { job in
+        return try await context.startJob(Self.operation("start", id, application: instance.application)) { job in
             job.log("starting instance \(id)")
             try await manager.start(id)
             job.log("instance \(id) is running (pid \(instance.process.snapshot.mainPID))")
@@ -92,35 +104,64 @@ struct InstancesInterface: Sendable {
     }
 
     func stop(_ id: String) async throws -> [DBusValue] {
-        _ = try await manager.instance(id)
-        return try await context.startJob("stop") { job in
+        let instance = try await manager.instance(id)
+        return try await context.startJob(Self.operation("stop", id, application: instance.application)) { job in
             try await manager.stop(id)
             job.log("instance \(id) stopped")
         }.reply
     }
 
-    func destroy(_ id: String) async throws -> [DBusValue] {
-        _ = try await manager.instance(id)
-        return try await context.startJob("destroy") { job in
-            try await manager.destroy(id)
+    /// Destroy refuses the instance that serves its application (`Busy`); `force` (ForceDestroy) switches the
+    /// front end away first, or says that nothing serves.
+    func destroy(_ id: String, force: Bool = false) async throws -> [DBusValue] {
+        let instance = try await manager.checkDestroy(id, force: force)
+        let verb = force ? "force-destroy" : "destroy"
+        return try await context.startJob(Self.operation(verb, id, application: instance.application)) { job in
+            try await manager.destroy(id, force: force, log: { job.log($0) })
             job.log("instance \(id) destroyed")
         }.reply
+    }
+
+    /// Switch: the front end of the instance's application to this instance, once its health check passes.
+    func switchTo(_ id: String) async throws -> [DBusValue] {
+        let instance = try await manager.switchTarget(id)
+        let application = instance.application
+        try await manager.reserve(application)
+        do {
+            return try await context.startJob("switch \(application) to \(id)") { job in
+                do {
+                    try await manager.switchTo(id, job: job)
+                } catch {
+                    await manager.release(application)
+                    throw error
+                }
+                await manager.release(application)
+            }.reply
+        } catch {
+            await manager.release(application)
+            throw error
+        }
     }
 
     func deploy(application: String, source: String, options: [String: DBusValue]) async throws -> Job {
         let request = try DeployRequest.parse(application: application, source: source, options: options)
         try await manager.reserve(application)
+        var reserved: String?
         do {
-            return try await context.startJob("deploy") { job in
+            let id = try await manager.reserveInstance(application: application)
+            reserved = id
+            return try await context.startJob("deploy \(application) as \(id)") { job in
                 do {
-                    try await manager.deploy(request, job: job)
+                    try await manager.deploy(request, id: id, job: job)
                 } catch {
+                    await manager.releaseReserved(id)
                     await manager.release(application)
                     throw error
                 }
                 await manager.release(application)
             }
         } catch {
+            if let reserved { await manager.releaseReserved(reserved) }
             await manager.release(application)
             throw error
         }
@@ -128,10 +169,10 @@ struct InstancesInterface: Sendable {
 
     func rollback(_ application: String) async throws -> [DBusValue] {
         try InstanceNames.checkApplication(application, what: "application")
-        _ = try await manager.rollbackTarget(application)
+        let target = try await manager.rollbackTarget(application)
         try await manager.reserve(application)
         do {
-            return try await context.startJob("rollback") { job in
+            return try await context.startJob("rollback \(application) to \(target.id)") { job in
                 do {
                     try await manager.rollback(application, job: job)
                 } catch {

@@ -150,7 +150,7 @@ import Testing
             let id0 = String(new.stdout.dropLast())
             #expect(json.stdout.contains("\"id\":\"\(id0)\"") && json.stdout.contains("\"folder\":\"/"), "\(json)")
             let rollback = try await env.berthctl(["instances", "rollback", "api"])
-            #expect(rollback.status != 0 && rollback.stderr.contains("no stopped earlier instance"), "\(rollback)")
+            #expect(rollback.status != 0 && rollback.stderr.contains("no earlier release to roll back to"), "\(rollback)")
             let missing = try await env.berthctl(["instances", "start", "web-zzzzzz"])
             #expect(missing.status != 0 && missing.stderr.contains("\"web-zzzzzz\" does not exist"), "\(missing)")
             let id = String(new.stdout.dropLast())

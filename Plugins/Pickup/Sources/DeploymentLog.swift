@@ -12,6 +12,8 @@ struct DeploymentRecord: Sendable, Equatable {
     var timeUSec: UInt64
     var status: Status
     var error: String
+    /// Why a deployment failed, as the error code the method that asked for it replies with (not kept in the log).
+    var code: BerthError.Code? = nil
 }
 
 /// The durable deployment log and the folders added at run time, in one SQLite database (every write one
@@ -30,7 +32,9 @@ final class DeploymentLog {
             CREATE TABLE directories (name TEXT PRIMARY KEY, path TEXT NOT NULL, target TEXT NOT NULL,
               patterns TEXT NOT NULL, recursive INTEGER NOT NULL, undeploy_on_delete INTEGER NOT NULL,
               markers INTEGER NOT NULL);
-            """
+            """,
+            // A folder's own ignore patterns, one a line.
+            "ALTER TABLE directories ADD COLUMN ignore TEXT NOT NULL DEFAULT '';",
         ])
     }
 
@@ -86,6 +90,14 @@ final class DeploymentLog {
         ).first
     }
 
+    /// The artifact's newest record whatever its status (a failure too), if any.
+    func latest(name: String, target: String) throws -> DeploymentRecord? {
+        try database.query(
+            "SELECT \(Self.columns) FROM deployments WHERE target = ? AND name = ? AND status != 'skipped' "
+                + "ORDER BY id DESC LIMIT 1", [.text(target), .text(name)], row: Self.record
+        ).first
+    }
+
     /// Distinct versions (sha256) that were deployed for an artifact, newest first.
     func versions(name: String, target: String) throws -> [String] {
         try database.query(
@@ -114,23 +126,27 @@ final class DeploymentLog {
 
     func savedDirectories() throws -> [PickupDirectory] {
         try database.query(
-            "SELECT name, path, target, patterns, recursive, undeploy_on_delete, markers FROM directories ORDER BY name"
+            "SELECT name, path, target, patterns, recursive, undeploy_on_delete, markers, ignore FROM directories "
+                + "ORDER BY name"
         ) { row in
             let patterns = (row.text(at: 3) ?? "").split(separator: "\n").map(String.init)
             return PickupDirectory(
                 name: row.text(at: 0) ?? "", path: row.text(at: 1) ?? "", target: row.text(at: 2) ?? "",
                 patterns: patterns, recursive: row.int(at: 4) != 0, undeployOnDelete: row.int(at: 5) != 0,
-                markers: row.int(at: 6) != 0, origin: .runtime)
+                markers: row.int(at: 6) != 0,
+                ignore: (row.text(at: 7) ?? "").split(separator: "\n").map(String.init), origin: .runtime)
         }
     }
 
     func saveDirectory(_ d: PickupDirectory) throws {
         try database.transaction {
             try database.execute(
-                "INSERT OR REPLACE INTO directories VALUES (?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO directories (name, path, target, patterns, recursive, undeploy_on_delete, "
+                    + "markers, ignore) VALUES (?,?,?,?,?,?,?,?)",
                 [
                     .text(d.name), .text(d.path), .text(d.target), .text(d.patterns.joined(separator: "\n")),
                     SQLiteValue(d.recursive), SQLiteValue(d.undeployOnDelete), SQLiteValue(d.markers),
+                    .text(d.ignore.joined(separator: "\n")),
                 ])
         }
     }

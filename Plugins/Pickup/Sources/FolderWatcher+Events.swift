@@ -83,7 +83,7 @@ extension FolderWatcher {
     private func note(
         _ directory: PickupDirectory, _ relative: String, _ kind: PickupChange.Kind, _ table: inout WatchTable
     ) {
-        guard directory.target(forRelative: relative) != nil else { return }
+        guard directory.placement(forRelative: relative) != nil else { return }
         let path = directory.path + "/" + relative
         let now = SystemClock.monotonicUSec()
         if table.pending.isEmpty { table.firstPendingAt = now }

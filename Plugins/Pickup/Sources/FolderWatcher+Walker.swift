@@ -40,7 +40,7 @@ extension FolderWatcher {
     static func scan(_ directory: PickupDirectory) -> [PickupChange] {
         let now = SystemClock.wallUSec()
         return files(in: directory.path, relative: "", recursive: directory.recursive).compactMap { relative in
-            guard directory.target(forRelative: relative) != nil else { return nil }
+            guard directory.placement(forRelative: relative) != nil else { return nil }
             return PickupChange(
                 directory: directory.name, path: directory.path + "/" + relative, relative: relative, kind: .changed,
                 detectedUSec: now, fromRescan: true)

@@ -10,7 +10,7 @@ import BerthKit
 ///       max_artifact_bytes: 256M  # the largest artifact (from a folder, DeployFile, Rollback or DeployFd)
 ///       dirs:
 ///         NAME: {path: /abs/path, target: services, patterns: ["*.yaml"], recursive: false,
-///                undeploy_on_delete: false, markers: false}
+///                undeploy_on_delete: false, markers: false, ignore: ["*.bak"]}
 struct PickupConfig: Sendable, Equatable {
     var keepVersions = 5
     var settle: Duration = .milliseconds(5)
@@ -55,7 +55,8 @@ struct PickupConfig: Sendable, Equatable {
                         name: entry.key, path: folder, target: target, patterns: try dir.stringList("patterns"),
                         recursive: try dir.bool("recursive") ?? false,
                         undeployOnDelete: try dir.bool("undeploy_on_delete") ?? false,
-                        markers: try dir.bool("markers") ?? false, origin: .config))
+                        markers: try dir.bool("markers") ?? false, ignore: try dir.stringList("ignore") ?? [],
+                        origin: .config))
                 try dir.finish()
             }
             try dirs.finish()
@@ -88,7 +89,7 @@ struct PickupConfig: Sendable, Equatable {
                                 ("patterns", .list(d.patterns.map(ConfigNode.string))),
                                 ("recursive", .bool(d.recursive)), ("undeploy_on_delete", .bool(d.undeployOnDelete)),
                                 ("markers", .bool(d.markers)),
-                            ])
+                            ] + (d.ignore.isEmpty ? [] : [("ignore", .list(d.ignore.map(ConfigNode.string)))]))
                         )
                     })
             )

@@ -13,7 +13,13 @@ extension PickupEngine {
             try await services.defineService(
                 name: Self.stem(name), specYAML: String(decoding: bytes, as: UTF8.self), source: source)
         case "config":
-            try await targets.importConfig(storedPath)
+            do {
+                try await targets.importConfig(storedPath)
+            } catch let error as BerthError {
+                // The importer names the file it read, the stored copy: say the file the user gave instead.
+                let given = source.hasPrefix("/") ? source : "\(source) \(BerthError.quote(name))"
+                throw BerthError(error.code, error.message.replacing(storedPath, with: given))
+            }
         case "files":
             try publishFile(name: name, storedPath: storedPath)
         default:

@@ -110,12 +110,69 @@ actor PickupEngine {
     }
 
     private func apply(_ change: PickupChange) async {
-        guard let directory = directories[change.directory], let target = directory.target(forRelative: change.relative)
+        guard let directory = directories[change.directory],
+            let placement = directory.placement(forRelative: change.relative)
         else { return }
         let name = FileSystem.baseName(change.relative)
-        await exclusive(name: name, target: target) {
-            await apply(change, directory: directory, name: name, target: target)
+        switch placement {
+        case .deploy(let target):
+            await exclusive(name: name, target: target) {
+                await apply(change, directory: directory, name: name, target: target)
+            }
+        case .unsupported(let target, let reason):
+            guard change.kind == .changed else { return }
+            await exclusive(name: name, target: target) {
+                refuseUnsupported(change, directory: directory, name: name, target: target, reason: reason)
+            }
         }
+    }
+
+    /// A file its folder's target cannot take: a failed deployment that says why (logged, `DeployFailed`, the
+    /// `.failed` marker). Its content is hashed, so that a start finds it unchanged and says it once only.
+    private func refuseUnsupported(
+        _ change: PickupChange, directory: PickupDirectory, name: String, target: String, reason: String
+    ) {
+        let read = try? SourceFile.read(change.path, limit: maxArtifactBytes)
+        guard case .whole(let bytes)? = read else {
+            if read == nil && Self.isFile(change.path) {  // too large or unreadable: said all the same
+                let record = fail(name: name, target: target, source: change.path, error: reason)
+                logger.error("pickup did not deploy \(change.path): \(record.error)")
+            }
+            return
+        }
+        let sha = SHA256.hex(bytes)
+        if change.fromRescan, failedUnchanged(name: name, target: target, source: change.path, sha256: sha) { return }
+        let record = fail(
+            name: name, target: target, source: change.path, error: reason, sha256: sha, size: Int64(bytes.count))
+        logger.error("pickup did not deploy \(change.path): \(record.error)")
+        if directory.markers || (directory.origin == .builtin && builtinMarkers) {
+            Markers.write(beside: change.path, record)
+        }
+    }
+
+    /// True when the artifact's last outcome is a failure of this very file with this very content: a rescan (a
+    /// start) does not try it again; a change to the file (or `touch`, or DeployFile) does.
+    private func failedUnchanged(name: String, target: String, source: String, sha256: String) -> Bool {
+        guard let last = try? log.latest(name: name, target: target) else { return false }
+        return last.status == .failed && last.source == source && last.sha256 == sha256
+    }
+
+    /// True when what is deployed came from a person's explicit action (an upload, a Rollback, a DeployFile of
+    /// another path) made after the file at `path` last changed: a rescan leaves it deployed; the file's next
+    /// change deploys the file again.
+    private func explicitActionStands(_ current: DeploymentRecord, over path: String) -> Bool {
+        guard current.source != path, !picksUp(current.source, for: current.target),
+            let changed = Self.changeTimeUSec(path)
+        else { return false }
+        return changed <= current.timeUSec
+    }
+
+    /// When the file's content or name last changed (ctime: a write, a rename into the folder; no tool sets it
+    /// back, as `touch -d` or `rsync -t` can set the mtime), in wall-clock microseconds.
+    private static func changeTimeUSec(_ path: String) -> UInt64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return UInt64(max(0, info.st_ctim.tv_sec)) * 1_000_000 + UInt64(max(0, info.st_ctim.tv_nsec)) / 1000
     }
 
     private func apply(_ change: PickupChange, directory: PickupDirectory, name: String, target: String) async {
@@ -158,9 +215,17 @@ actor PickupEngine {
             return
         }
         let sha = SHA256.hex(bytes)
+        if change.fromRescan, failedUnchanged(name: name, target: target, source: change.path, sha256: sha) {
+            return  // it failed as it is, and nothing changed since: a restart alone does not try it again
+        }
         if let current, current.status == .deployed {
             if current.sha256 == sha && (change.fromRescan || current.timeUSec >= change.detectedUSec) {
                 return  // unchanged since it was deployed, or already deployed after this change was seen
+            }
+            if change.fromRescan && explicitActionStands(current, over: change.path) {
+                logger.info(
+                    "\(change.path) is older than the \(current.source) of \"\(name)\" to \(target): that stays deployed")
+                return
             }
             if change.fromRescan && current.source != change.path && picksUp(current.source, for: target) {
                 // Two files of one name (a/index.html, b/index.html): the one written last is deployed and a rescan
@@ -206,6 +271,7 @@ actor PickupEngine {
         } catch {
             record.status = .failed
             record.error = Self.describe(error)
+            record.code = Self.code(of: error)
         }
         return finish(record)
     }
@@ -225,7 +291,8 @@ actor PickupEngine {
             read = try SourceFile.read(path, limit: maxArtifactBytes)
         } catch let refusal as FileRefusal {
             // Over max_artifact_bytes: a failed deployment with the reason, as for a file in a folder.
-            let record = fail(name: name, target: target, source: path, error: Self.describe(refusal))
+            var record = fail(name: name, target: target, source: path, error: Self.describe(refusal))
+            record.code = record.code ?? .invalidArgument
             logger.error("pickup DeployFile did not deploy \(path): \(record.error)")
             return record
         }
@@ -242,10 +309,12 @@ actor PickupEngine {
     }
 
     /// Logs and announces a deployment that failed before it reached its target (the source could not be read).
-    func fail(name: String, target: String, source: String, error: String) -> DeploymentRecord {
+    func fail(
+        name: String, target: String, source: String, error: String, sha256: String = "", size: Int64 = 0
+    ) -> DeploymentRecord {
         finish(
             DeploymentRecord(
-                name: name, target: target, source: source, sha256: "", size: 0, timeUSec: 0, status: .failed,
+                name: name, target: target, source: source, sha256: sha256, size: size, timeUSec: 0, status: .failed,
                 error: error))
     }
 
@@ -256,8 +325,11 @@ actor PickupEngine {
         do {
             record = try log.append(record)
         } catch {
+            // Not logged (a full disk): no id; the caller's reply is this error, and the signal says it too.
+            let why = "the deployment log could not be written: \(Self.describe(error))"
+            record.error = record.status == .failed ? record.error + "; " + why : why
             record.status = .failed
-            record.error = "the deployment log could not be written: \(Self.describe(error))"
+            record.code = Self.code(of: error)
         }
         if record.status == .deployed { pruneStore(name: record.name) }
         announce(record)
@@ -280,6 +352,16 @@ actor PickupEngine {
     private func pruneStore(name: String) {
         guard let drop = try? log.versionsToDrop(name: name, keep: keepVersions), !drop.isEmpty else { return }
         store.remove(name: name, versions: drop)
+    }
+
+    /// The error code a failure replies with: a BerthError's own, `StorageFull` for a full disk or quota,
+    /// `InvalidArgument` for an artifact over its size limit, the D-Bus error a peer replied with; else `Failed`.
+    static func code(of error: any Error) -> BerthError.Code {
+        if let error = error as? BerthError { return error.code }
+        if let error = error as? SystemError, error.errno == ENOSPC || error.errno == EDQUOT { return .storageFull }
+        if error is FileRefusal { return .invalidArgument }
+        if let error = error as? DBusError, let code = BerthError.Code(dbusName: error.name) { return code }
+        return .failed
     }
 
     static func describe(_ error: any Error) -> String {

@@ -46,8 +46,7 @@ enum PickupInterface {
                     try NameRules.checkTarget(target)
                     let bytes = call.bytes(1)
                     try engine.checkUpload(name: filename, size: bytes.count)
-                    let record = await engine.upload(name: filename, bytes: bytes, target: target)
-                    return [.string(String(record.id))]
+                    return try reply(await engine.upload(name: filename, bytes: bytes, target: target))
                 },
                 .async(
                     "DeployFd", in: [BusArg("fd", "h"), BusArg("name", "s"), BusArg("target", "s")],
@@ -68,16 +67,14 @@ enum PickupInterface {
                         close(fd)
                         throw error
                     }
-                    let record = try await engine.deployDescriptor(fd, name: name, target: target)
-                    return [.string(String(record.id))]
+                    return try reply(try await engine.deployDescriptor(fd, name: name, target: target))
                 },
                 .async(
                     "DeployFile", in: [BusArg("path", "s"), BusArg("target", "s")], out: [BusArg("deployment_id", "s")]
                 ) {
                     call in
                     let (path, target) = try checkDeployFile(call.string(0), call.string(1), service)
-                    let record = try await engine.deployFile(path: path, target: target)
-                    return [.string(String(record.id))]
+                    return try reply(try await engine.deployFile(path: path, target: target))
                 },
                 .async("ListDeployments", in: [BusArg("limit", "u")], out: [BusArg("deployments", "a(sssssts)")]) {
                     call in
@@ -100,8 +97,7 @@ enum PickupInterface {
                 ) {
                     call in
                     try NameRules.checkTarget(call.string(1))
-                    let record = try await engine.rollback(name: call.string(0), target: call.string(1))
-                    return [.string(String(record.id))]
+                    return try reply(try await engine.rollback(name: call.string(0), target: call.string(1)))
                 },
             ],
             properties: [
@@ -121,6 +117,17 @@ enum PickupInterface {
                     "DeployFailed",
                     [BusArg("id", "s"), BusArg("name", "s"), BusArg("target", "s"), BusArg("error", "s")]),
             ])
+    }
+
+    /// The reply of a method that deployed: the deployment's id, or, when it failed, an error with the reason
+    /// (`StorageFull`, `InvalidConfig`, `NotSupported`, ...) that names the deployment; `DeployFailed` was sent
+    /// all the same. A deployment the log could not take (a full disk) has no id to give.
+    static func reply(_ record: DeploymentRecord) throws -> [DBusValue] {
+        guard record.status == .failed else { return [.string(String(record.id))] }
+        let which = record.id > 0 ? "deployment \(record.id)" : "the deployment (not logged)"
+        throw BerthError(
+            record.code ?? .failed,
+            "pickup \(which) of \(BerthError.quote(record.name)) to \(record.target) failed: \(record.error)")
     }
 
     /// AddDirectory's checks: a new plain name, an absolute existing folder, a known target, known options.
