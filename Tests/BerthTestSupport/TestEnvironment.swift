@@ -20,15 +20,18 @@ public final class TestEnvironment: @unchecked Sendable {
         return FileSystem.directoryName(FileSystem.executablePath() ?? "")
     }
 
+    /// Runs `body` in a new world, torn down on every path. At most `TestSlots`' limit of worlds run at once.
     public static func with<T>(_ body: (TestEnvironment) async throws -> T) async throws -> T {
-        let env = try await TestEnvironment()
-        do {
-            let result = try await body(env)
-            await env.tearDown()
-            return result
-        } catch {
-            await env.tearDown()
-            throw error
+        try await TestSlots.withSlot {
+            let env = try await TestEnvironment()
+            do {
+                let result = try await body(env)
+                await env.tearDown()
+                return result
+            } catch {
+                await env.tearDown()
+                throw error
+            }
         }
     }
 
