@@ -342,15 +342,25 @@ import Testing
     @Test func anUploadWaitsForTheDeploymentOfThatArtifactOnly() async throws {
         let root = try Files.makeTemp()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let imports = Mutex((running: 0, most: 0))
+        // `hold`: an import stays under way until a second one runs beside it (at most 5 s), so the second half
+        // does not depend on the upload starting within a fixed time on a busy machine.
+        let imports = Mutex((running: 0, most: 0, hold: false))
         let (service, recorder) = try await OverflowRescanTests.makeService(
             root,
             importConfig: { _ in
-                imports.withLock {
+                let hold = imports.withLock {
                     $0.running += 1
                     $0.most = max($0.most, $0.running)
+                    return $0.hold
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                if hold {
+                    let deadline = ContinuousClock.now + .seconds(5)
+                    while imports.withLock({ $0.most < 2 }) && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                } else {
+                    try await Task.sleep(for: .milliseconds(300))
+                }
                 imports.withLock { $0.running -= 1 }
             })
         try Files.write(root + "/config/c.yaml", "a: 1\n")
@@ -361,7 +371,10 @@ import Testing
         #expect(recorder.records.withLock { $0.map(\.source) } == [root + "/config/c.yaml", "upload"])
         #expect(try await Self.current(service, "c.yaml", target: "config")?.source == "upload")
 
-        imports.withLock { $0.most = 0 }
+        imports.withLock {
+            $0.most = 0
+            $0.hold = true
+        }
         try Files.write(root + "/config/e.yaml", "e: 1\n")
         try await waitUntil("the import of e.yaml under way") { imports.withLock { $0.running } == 1 }
         let other = await service.engine.upload(name: "d.yaml", bytes: Array("d: 1\n".utf8), target: "config")
