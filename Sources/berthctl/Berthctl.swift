@@ -3,10 +3,10 @@ import Dispatch
 import BerthKit
 import Glibc
 
-/// The entry point is synchronous: `--version` is answered before the Swift concurrency runtime starts its threads
-/// (an async `main` starts the cooperative pool and libdispatch's manager first, four threads for one line of
-/// output). Every other command runs in a task while the main thread services the main queue, as an async `main`
-/// would.
+/// The entry point is synchronous: `--version`, and `status` on a bus of this machine, are answered before the Swift
+/// concurrency runtime starts its threads (an async `main` starts the cooperative pool and libdispatch's manager
+/// first: four threads for one line of output, and a hop between threads for every call). Every other command runs
+/// in a task while the main thread services the main queue, as an async `main` would.
 @main
 enum BerthctlEntry {
     static func main() {
@@ -14,6 +14,14 @@ enum BerthctlEntry {
         if arguments == ["--version"] {
             print(BerthVersion.string)
             return
+        }
+        if let (status, result) = StatusCommand.runBlocking(arguments) {
+            guard case .failure(let error) = result else { return }
+            Task {
+                do { try await status.report(error) } catch { Berthctl.exit(withError: error) }
+                exit(0)
+            }
+            dispatchMain()
         }
         Task {
             if await !Berthctl.runFast(arguments) { await Berthctl.main(arguments) }

@@ -16,26 +16,69 @@ struct StatusCommand: AsyncParsableCommand {
             async let pluginRows = PluginsCommand.fetch(connection)
             async let jobRows = JobsCommand.fetch(connection)
             let (plugins, jobs) = try await (pluginRows, jobRows)
-            if bus.json {
-                print(JSON.object([
-                    ("version", JSON(manager["Version"] ?? .string(""))), ("state", JSON(manager["State"] ?? .string(""))),
-                    ("mode", JSON(manager["Mode"] ?? .string(""))), ("pid", JSON(manager["DaemonPID"] ?? .uint32(0))),
-                    ("config", JSON(manager["ConfigPath"] ?? .string(""))), ("bus", .string(BusTarget.resolve(bus).description)),
-                    ("plugins", .array(plugins.map { .object(zip(PluginsCommand.keys, $0.map(JSON.string)).map { ($0, $1) }) })),
-                    ("jobs", .array(jobs.map { .object(zip(JobsCommand.keys, $0.map(JSON.string)).map { ($0, $1) }) })),
-                ]).text)
-                return
-            }
-            let active = plugins.filter { $0[2] == "active" }.count
-            print("berthd \(manager["Version"]?.string ?? "?") (pid \(manager["DaemonPID"]?.uint32 ?? 0)) \(manager["State"]?.string ?? "?") on \(BusTarget.resolve(bus).description), \(manager["Mode"]?.string ?? "?") mode")
-            print("config: \(manager["ConfigPath"]?.string ?? "")")
-            print("plugins: \(active) active of \(plugins.count)")
-            for row in plugins {
-                print("  \(row[0])  \(row[2])\(row[4].isEmpty ? "" : ": " + row[4])")
-            }
-            print("jobs: \(jobs.isEmpty ? "none" : String(jobs.count))")
-            for row in jobs { print("  \(row[0])  \(row[1]) \(row[2])") }
+            render(manager: manager, plugins: plugins, jobs: jobs)
         }
+    }
+
+    /// Prints what status shows, however it was fetched.
+    func render(manager: [String: DBusValue], plugins: [[String]], jobs: [[String]]) {
+        if bus.json {
+            print(JSON.object([
+                ("version", JSON(manager["Version"] ?? .string(""))), ("state", JSON(manager["State"] ?? .string(""))),
+                ("mode", JSON(manager["Mode"] ?? .string(""))), ("pid", JSON(manager["DaemonPID"] ?? .uint32(0))),
+                ("config", JSON(manager["ConfigPath"] ?? .string(""))), ("bus", .string(BusTarget.resolve(bus).description)),
+                ("plugins", .array(plugins.map { .object(zip(PluginsCommand.keys, $0.map(JSON.string)).map { ($0, $1) }) })),
+                ("jobs", .array(jobs.map { .object(zip(JobsCommand.keys, $0.map(JSON.string)).map { ($0, $1) }) })),
+            ]).text)
+            return
+        }
+        let active = plugins.filter { $0[2] == "active" }.count
+        print("berthd \(manager["Version"]?.string ?? "?") (pid \(manager["DaemonPID"]?.uint32 ?? 0)) \(manager["State"]?.string ?? "?") on \(BusTarget.resolve(bus).description), \(manager["Mode"]?.string ?? "?") mode")
+        print("config: \(manager["ConfigPath"]?.string ?? "")")
+        print("plugins: \(active) active of \(plugins.count)")
+        for row in plugins {
+            print("  \(row[0])  \(row[2])\(row[4].isEmpty ? "" : ": " + row[4])")
+        }
+        print("jobs: \(jobs.isEmpty ? "none" : String(jobs.count))")
+        for row in jobs { print("  \(row[0])  \(row[1]) \(row[2])") }
+    }
+
+    /// `berthctl status` on a bus of this machine, run on the main thread before the concurrency runtime starts, with
+    /// a blocking client (`BlockingBusClient`): no bus thread and no hops between threads, so it costs about what one
+    /// `busctl call` does. Returns nil when `arguments` are not such a status; any error (no bus, no answer within
+    /// 2 s, an error reply) is returned with the command, to be reported as the async command reports it (`report`),
+    /// without asking again.
+    static func runBlocking(_ arguments: [String]) -> (command: StatusCommand, result: Result<Void, any Error>)? {
+        guard arguments.first == "status", let command = try? StatusCommand.parse(Array(arguments.dropFirst())) else {
+            return nil
+        }
+        do {
+            guard let address = BusTarget.resolve(command.bus).busAddress else {
+                _ = try BusTarget.resolve(command.bus).connect()  // throws the message that says how to start one
+                return (command, .success(()))
+            }
+            let client = try BlockingBusClient(address, description: "berthctl")
+            let reply = try client.call(
+                Berth.name, Berth.root, "org.freedesktop.DBus.Properties", "GetAll", [.string(Berth.manager)],
+                timeout: .seconds(2))
+            let manager = (reply.first?.stringKeyed ?? [:]).mapValues(\.unwrapped)
+            let listed = try client.call(Berth.name, Berth.root, Berth.manager, "ListPlugins").first?.items ?? []
+            let plugins = try listed.map { item in
+                let f = (item.items ?? []).map { $0.string ?? "" }
+                let message = try client.getProperty(Berth.name, f[3], "org.berth.Berth1.Plugin", "LastErrorMessage")
+                return [f[0], f[1], f[2], f[3], message.string ?? ""]
+            }
+            let jobs = JobsCommand.rows(try client.call(Berth.name, Berth.root, Berth.manager, "ListJobs"))
+            command.render(manager: manager, plugins: plugins, jobs: jobs)
+            return (command, .success(()))
+        } catch {
+            return (command, .failure(error))
+        }
+    }
+
+    /// Says what went wrong in `runBlocking` exactly as `run` would (the lock file, systemd, the exit code).
+    func report(_ error: any Error) async throws {
+        try await CLI.run(bus) { throw error }
     }
 }
 
@@ -103,8 +146,12 @@ struct JobsCommand: AsyncParsableCommand {
     static let keys = ["id", "plugin", "operation", "path"]
 
     static func fetch(_ connection: BusConnection) async throws -> [[String]] {
-        let reply = try await connection.manager("ListJobs")
-        return (reply.first?.items ?? []).map { item in
+        rows(try await connection.manager("ListJobs"))
+    }
+
+    /// id, plugin, operation, object path of each job in a `ListJobs` reply.
+    static func rows(_ reply: [DBusValue]) -> [[String]] {
+        (reply.first?.items ?? []).map { item in
             let f = item.items ?? []
             return ["\(f[0].uint32 ?? 0)", f[1].string ?? "", f[2].string ?? "", f[3].string ?? ""]
         }

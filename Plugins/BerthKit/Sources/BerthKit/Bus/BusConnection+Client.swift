@@ -36,24 +36,19 @@ extension BusConnection {
         let usec = timeout.microsecondsClamped
         return try await withCheckedThrowingContinuation { continuation in
             let queued = enqueue {
-                var message: OpaquePointer? = nil
-                var r = sd_bus_message_new_method_call(self.bus, &message, destination, path, interface, member)
-                guard r >= 0, let message else {
-                    continuation.resume(throwing: BerthError.invalidArgument(
-                        "cannot call \(interface).\(member) on \(destination) \(path): \(systemErrorText(-r))"))
+                let message: OpaquePointer
+                do {
+                    message = try Self.methodCall(self.bus, destination, path, interface, member, arguments)
+                } catch {
+                    continuation.resume(throwing: error)
                     return
                 }
                 defer { sd_bus_message_unref(message) }
-                do { try MessageCodec.append(message, arguments) } catch {
-                    continuation.resume(throwing: BerthError.invalidArgument(
-                        "cannot call \(interface).\(member) on \(destination): argument \(error)"))
-                    return
-                }
                 // The box is kept by `pendingCalls` (sd-bus gets it unretained) and owns the call's slot: the reply,
                 // the timeout or the end of the loop finishes it exactly once.
                 let box = ReplyBox(continuation, connection: self)
                 var slot: OpaquePointer? = nil
-                r = sd_bus_call_async(
+                let r = sd_bus_call_async(
                     self.bus, &slot, message, replyTrampoline, Unmanaged.passUnretained(box).toOpaque(), usec)
                 guard r >= 0, let slot else {
                     continuation.resume(throwing: BerthError.failed(
@@ -64,6 +59,35 @@ extension BusConnection {
                 self.pendingCalls.withLock { $0[ObjectIdentifier(box)] = box }
             }
             if !queued { continuation.resume(throwing: notConnected) }
+        }
+    }
+
+    /// A method call message with `arguments` appended (the caller unrefs it).
+    static func methodCall(
+        _ bus: OpaquePointer, _ destination: String, _ path: String, _ interface: String, _ member: String,
+        _ arguments: [DBusValue]
+    ) throws -> OpaquePointer {
+        var message: OpaquePointer? = nil
+        let r = sd_bus_message_new_method_call(bus, &message, destination, path, interface, member)
+        guard r >= 0, let message else {
+            throw BerthError.invalidArgument(
+                "cannot call \(interface).\(member) on \(destination) \(path): \(systemErrorText(-r))")
+        }
+        do { try MessageCodec.append(message, arguments) } catch {
+            sd_bus_message_unref(message)
+            throw BerthError.invalidArgument("cannot call \(interface).\(member) on \(destination): argument \(error)")
+        }
+        return message
+    }
+
+    /// A reply as the caller sees it: its values, or the `DBusError` it carries (nil: the call got no reply).
+    static func result(ofReply m: OpaquePointer?) -> Result<[DBusValue], any Error> {
+        guard let m else { return .failure(DBusError(name: "org.freedesktop.DBus.Error.NoReply", message: "no reply")) }
+        if let error = sd_bus_message_get_error(m), sd_bus_error_is_set(error) != 0 {
+            return .failure(DBusError(name: text(error.pointee.name), message: text(error.pointee.message)))
+        }
+        do { return .success(try MessageCodec.readAll(m)) } catch {
+            return .failure(BerthError.invalidArgument("cannot read the reply: \(error)"))
         }
     }
 
@@ -191,25 +215,14 @@ final class TrackBox: Sendable {
     init(_ onGone: @escaping @Sendable () -> Void) { self.onGone = onGone }
 }
 
-private func text(_ pointer: UnsafePointer<CChar>?) -> String { pointer.map { String(cString: $0) } ?? "" }
+/// A C string from sd-bus (nil: empty).
+func text(_ pointer: UnsafePointer<CChar>?) -> String { pointer.map { String(cString: $0) } ?? "" }
 
 private let replyTrampoline: sd_bus_message_handler_t = { m, userdata, _ in
     guard let userdata else { return 0 }
     // `pendingCalls` holds the box; keep it alive across `finish`, which removes it from there.
     let box = Unmanaged<ReplyBox>.fromOpaque(userdata).takeUnretainedValue()
-    withExtendedLifetime(box) {
-        guard let m else {
-            box.finish(.failure(DBusError(name: "org.freedesktop.DBus.Error.NoReply", message: "no reply")))
-            return
-        }
-        if let error = sd_bus_message_get_error(m), sd_bus_error_is_set(error) != 0 {
-            box.finish(.failure(DBusError(name: text(error.pointee.name), message: text(error.pointee.message))))
-            return
-        }
-        do { box.finish(.success(try MessageCodec.readAll(m))) } catch {
-            box.finish(.failure(BerthError.invalidArgument("cannot read the reply: \(error)")))
-        }
-    }
+    withExtendedLifetime(box) { box.finish(BusConnection.result(ofReply: m)) }
     return 0
 }
 

@@ -48,6 +48,21 @@ public final class BusConnection: @unchecked Sendable {
 
     /// Connects and starts the bus thread. Throws when the bus cannot be reached.
     public init(_ address: BusAddress, description: String = "berth") throws {
+        let bus = try Self.open(address, description: description)
+        self.bus = bus
+        self.address = address
+        self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        if wakeFD < 0 {
+            let e = errno
+            sd_bus_flush_close_unref(bus)
+            throw BerthError.failed("cannot connect to \(address): eventfd: \(systemErrorText(e))")
+        }
+        let me = UnsafeSendable(self)
+        try OSThread.start(name: "berth-bus") { me.value.loop() }
+    }
+
+    /// Opens and starts an sd-bus connection to `address` (as a bus client: Hello is sent) on the calling thread.
+    static func open(_ address: BusAddress, description: String) throws -> OpaquePointer {
         var bus: OpaquePointer? = nil
         var r: Int32
         switch address {
@@ -66,16 +81,7 @@ public final class BusConnection: @unchecked Sendable {
             if bus != nil { sd_bus_unref(bus) }
             throw BerthError.failed("cannot connect to \(address): \(systemErrorText(-r))")
         }
-        self.bus = bus
-        self.address = address
-        self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        if wakeFD < 0 {
-            let e = errno
-            sd_bus_flush_close_unref(bus)
-            throw BerthError.failed("cannot connect to \(address): eventfd: \(systemErrorText(e))")
-        }
-        let me = UnsafeSendable(self)
-        try OSThread.start(name: "berth-bus") { me.value.loop() }
+        return bus
     }
 
     /// The unique name of this connection (`:1.42`).

@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "dbaf613a8e90310368bf11c4c1edf4b132b5bf02f5de3a3eb8bc791c69f28c85"
+#define CBERTH_ABI_INTERFACE "3239bcf7393c72afbc41857a1fe76c8c5912fd0504205ca49d27fa32e938d1cc"
 #endif
