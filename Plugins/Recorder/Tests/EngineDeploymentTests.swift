@@ -28,7 +28,7 @@ import Testing
         let long = String(repeating: "é", count: 99) + "!"
         #expect(try RecorderLimits.deploymentName("  \(long) ") == long)
         // Issue 20: RecordNow(5e-324) was accepted.
-        for seconds in [5e-324, 0.001, -1, 86400.5, .nan, .infinity] {
+        for seconds in [Double.leastNonzeroMagnitude, 0.001, -1, 86400.5, .nan, .infinity] {
             let error = await #expect(throws: BerthError.self) { try await engine.recordNow(seconds: seconds) }
             #expect(error?.code == .invalidArgument)
             #expect(error?.message.contains("record-now length \(seconds) s must be between 0.01 and 86400") == true,

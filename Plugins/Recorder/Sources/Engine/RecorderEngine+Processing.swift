@@ -19,12 +19,12 @@ extension RecorderEngine {
     func processingLoop(_ runtime: Runtime, _ processing: ProcessingRuntime) async {
         let store = runtime.store
         var running: [Task<Void, Never>] = []
-        var lastRescan: Int64 = .min
+        var lastRescan: Int64?
         await refreshCounts(runtime)
         while !Task.isCancelled {
             running.removeAll { $0.isCancelled }
             let now = clock()
-            if now - lastRescan >= Int64(config.rescanIntervalSeconds * 1e6) {
+            if lastRescan.map({ now - $0 >= Int64(config.rescanIntervalSeconds * 1e6) }) ?? true {
                 lastRescan = now
                 _ = await reconcileMissing(runtime, only: nil)
             }
@@ -101,9 +101,11 @@ extension RecorderEngine {
     func decideFinished(_ runtime: Runtime, _ processing: ProcessingRuntime) async {
         let store = runtime.store
         let policy = processing.policy
-        let decided = (try? await OSThread.run(name: "berth-rec-decide") { [clock, logger] () -> [(String, String)] in
+        let decided = (try? await OSThread.run(name: "berth-rec-decide") { [clock, logger] () -> [(String, String)]? in
             var deleted: [(String, String)] = []
-            for row in try store.recordingsToDecide(limit: 256) {
+            let rows = try store.recordingsToDecide(limit: 256)
+            if rows.isEmpty { return nil }
+            for row in rows {
                 let summary = try store.processingSummary(recordingID: row.id)
                 let now = clock()
                 if let failure = summary.failures.first {
@@ -128,9 +130,10 @@ extension RecorderEngine {
                 }
             }
             return deleted
-        }) ?? []
+        }) ?? nil
+        guard let decided else { return }
         for (id, reason) in decided { events.recordingDeleted(id, reason) }
-        if !decided.isEmpty { await refreshCounts(runtime) }
+        await refreshCounts(runtime)
     }
 
     /// Marks recordings whose files are gone (removed by hand) deleted with the reason "missing", and announces
