@@ -110,6 +110,12 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
             let last = text("last_recording")
             lines.append("  recordings: \(text("recordings_count"))\(last.isEmpty ? "" : ", last " + last)")
             lines.append("  overruns:  \(text("overruns")); free: \(text("free_bytes")) bytes")
+            if s["recordings_pending"] != nil {
+                lines.append(
+                    "  processing: \(text("recordings_pending")) pending, \(text("recordings_processed")) processed, "
+                        + "\(text("recordings_failed")) failed; \(text("recordings_kept")) kept, "
+                        + "\(text("recordings_deleted")) deleted")
+            }
             for error in s["errors"]?.items?.compactMap(\.string) ?? [] { lines.append("  error: \(error)") }
             return lines
         }

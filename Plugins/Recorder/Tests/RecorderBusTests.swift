@@ -22,6 +22,20 @@ import Testing
             let option = try await world.failure(
                 "StartDeployment", [.string("pond"), .double(1), .double(2), .vardict([("forse", .bool(true))])])
             #expect(option.name == "org.berth.Berth1.Error.InvalidArgument" && option.message.contains("\"forse\""))
+            // Issue 20: a name with a newline and an escape sequence, a path, and a 256-character name.
+            for (name, text) in [
+                ("pond\n\u{1B}[2J", "U+000A at position 5"), ("../../etc/passwd", "holds \"/\" at position 3"),
+                (String(repeating: "n", count: 256), "has 256 characters; at most 100"),
+            ] {
+                let refused = try await world.failure(
+                    "StartDeployment", [.string(name), .double(1), .double(2), .vardict([])])
+                #expect(refused.name == "org.berth.Berth1.Error.InvalidArgument", "\(refused)")
+                #expect(refused.message.hasPrefix("recorder: deployment name \"") && refused.message.contains(text))
+                #expect(!refused.message.contains("\n") && !refused.message.contains("\u{1B}"), "\(refused.message)")
+            }
+            let tiny = try await world.failure("RecordNow", [.double(.leastNonzeroMagnitude)])
+            #expect(tiny.name == "org.berth.Berth1.Error.InvalidArgument", "\(tiny)")
+            #expect(tiny.message.contains("must be between 0.01 and 86400 seconds"), "\(tiny.message)")
             // busctl: longitude out of range.
             let bad = try await env.busctl([
                 "call", "org.berth.Berth1", DaemonWorld.path, DaemonWorld.interface, "StartDeployment", "sdda{sv}",
@@ -96,8 +110,29 @@ import Testing
             let ids = listed.compactMap { $0.items?[0].string }
             #expect(Array(ids.prefix(2)) == saved.prefix(2).map(\.id))
             #expect(listed.first?.items?[3] == .uint64(500_000) && listed.first?.items?[4] == .uint32(48000))
-            let json = try await env.berthctl(["recorder", "recordings", "--json", "-n", "1"])
-            #expect(json.status == 0 && json.stdout.contains(saved[0].path), "\(json)")
+            // Issue 15: `-n 1` is the newest recording; --oldest-first gives the oldest.
+            let oldest = try await env.berthctl(["recorder", "recordings", "--json", "-n", "1", "--oldest-first"])
+            #expect(oldest.status == 0 && oldest.stdout.contains(saved[0].path), "\(oldest)")
+            let newest = try await env.berthctl(["recorder", "recordings", "--json", "-n", "1"])
+            #expect(newest.status == 0 && !newest.stdout.contains(saved[0].path), "\(newest)")
+            let newestStart = newest.stdout.split(separator: "\"start_usec\":").last.flatMap { UInt64($0.prefix { $0.isNumber }) }
+            #expect((newestStart ?? 0) >= saved[1].startUSec, "\(newest)")
+            // Issue 15: a WAV removed by hand is shown deleted (missing), and said so by a signal.
+            #expect(unlink(saved[0].path) == 0)
+            let table = try await env.berthctl(["recorder", "recordings", "--oldest-first"])
+            let line = table.stdout.split(separator: "\n").first { $0.hasPrefix(saved[0].id) } ?? ""
+            #expect(line.contains("deleted (missing)"), "\(table)")
+            #expect(table.stdout.hasPrefix("ID "), "\(table)")
+            let gone = try await signals.wait("RecordingDeleted")
+            #expect(gone.first?.arguments == [.string(saved[0].id), .string("missing")])
+            let after15 = try await world.call("ListRecordings", [.uint64(0), .uint32(0)]).first?.items ?? []
+            #expect(!after15.contains { $0.items?[0].string == saved[0].id })
+            // DeleteRecording through berthctl: the file goes, the row stays.
+            let delete = try await env.berthctl(["recorder", "delete", saved[1].id])
+            #expect(delete.status == 0 && delete.stdout == "Recording \(saved[1].id) deleted\n", "\(delete)")
+            #expect(access(saved[1].path, F_OK) != 0)
+            let twice = try await env.berthctl(["recorder", "delete", saved[1].id])
+            #expect(twice.status != 0 && twice.stderr.contains("already deleted"), "\(twice)")
             // Status: acoupi's headings, honest.
             let status = try await env.berthctl(["recorder", "deployment", "status"])
             #expect(status.status == 0, "\(status)")
