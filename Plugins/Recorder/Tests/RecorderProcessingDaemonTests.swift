@@ -1,0 +1,83 @@
+import BerthKit
+import BerthTestSupport
+import Foundation
+import Testing
+
+@testable import RecorderPlugin
+
+/// Issue 17 through berthd: a real processor (tones.py) on recordings of a real ALSA file PCM, `kill -9` of berthd
+/// while a processor runs, and the queue in metadata.db afterwards: every recording processed, its output stored
+/// exactly once; only the run the kill cut short ran again.
+@Suite(.serialized) struct RecorderProcessingDaemonTests {
+    @Test func killMinus9DuringProcessingLosesNoRecordingAndStoresNoneTwice() async throws {
+        try await TestEnvironment.with { env in
+            let world = try DaemonWorld(env, seconds: 1)
+            let tones = try ToneFixture(directory: env.root)
+            let runs = env.root + "/runs.log"
+            let alsa = tones.alsaConfig.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .joined(separator: " ")
+            let config = """
+                recorder:
+                  device: fixture
+                  alsa_config: '\(alsa)'
+                  sample_rate: 8000
+                  channels: 1
+                  format: S16_LE
+                  min_free_bytes: 0
+                  heartbeat_interval: 0.5
+                  schedule: {duration: 1, interval: 1.2}
+                  processing:
+                    concurrency: 1
+                    processors:
+                      - name: tones
+                        command: [python3, "\(ToneFixture.processorPath)"]
+                        timeout: 60
+                        retry_delay: 0
+                        environment: {TONES_SLEEP: "0.8", TONES_LOG: "\(runs)"}
+
+                """
+            try env.writeConfig(config)
+            let first = try await env.startDaemon()
+            let signals = try await SignalLog(env, path: DaemonWorld.path)
+            _ = try await world.call("StartDeployment", [.string("pond"), .double(50), .double(4), .vardict([])])
+            try await signals.wait("Detection", count: 4)
+            func runLines() -> [(id: String, pid: Int32)] {
+                let text = (try? String(contentsOfFile: runs, encoding: .utf8)) ?? ""
+                return text.split(separator: "\n").compactMap { line in
+                    let parts = line.split(separator: " ")
+                    guard parts.count == 2, let pid = Int32(parts[1]) else { return nil }
+                    return (String(parts[0]), pid)
+                }
+            }
+            // Kill as a run begins (it sleeps 0.8 s before it prints anything).
+            let before = runLines().count
+            try await waitUntil("a further processor run starts", timeout: .seconds(20)) { runLines().count > before }
+            let cut = try #require(runLines().last)
+            first.signal(SIGKILL)
+            _ = try await first.waitForExit()
+            // The processor went with the daemon (PR_SET_PDEATHSIG).
+            try await waitUntil("the processor \(cut.pid) is gone", timeout: .seconds(10)) { kill(cut.pid, 0) != 0 }
+
+            try await env.startDaemon()
+            _ = try await world.call("StopDeployment")
+            try await waitUntil("the queue drains", timeout: .seconds(60)) {
+                let status = try await world.call("Status").first?.stringKeyed ?? [:]
+                return status["recordings_pending"]?.unwrapped == .uint64(0)
+                    && status["processors_running"]?.unwrapped == .uint64(0)
+            }
+            let store = try MetadataStore(path: world.storage + "/metadata.db")
+            let rows = try store.recordings(sinceUSec: 0, limit: 1000)
+            #expect(rows.count >= 3)
+            let counts = Dictionary(runLines().map { ($0.id, 1) }, uniquingKeysWith: +)
+            for row in rows {
+                let run = try store.runCount(recordingID: row.id, processor: "tones")
+                #expect(run.state == "done" && run.outputs == 1, "\(row.id): \(run)")
+                #expect(try store.detections(recordingID: row.id).count == 2, "\(row.id)")
+                #expect(row.kept == true && row.deletedUSec == nil)
+                // Only the run the kill cut short ran twice.
+                #expect(counts[row.id] == (row.id == cut.id ? 2 : 1), "\(row.id) ran \(counts[row.id] ?? 0) time(s)")
+            }
+            #expect(rows.contains { $0.id == cut.id })
+        }
+    }
+}
