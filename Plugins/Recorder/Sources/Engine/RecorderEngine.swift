@@ -92,7 +92,7 @@ final class RecorderEngine: Sendable {
         defer { mutable.withLock { $0.transitioning = false } }
         let processing = try await makeProcessing(resolved)
         let (runtime, recovery, active, last, count) = try await OSThread.run(name: "berth-rec-open") {
-            [config, logger, freeBytesProvider] in
+            [config, logger, freeBytesProvider, events] in
             try resolved.layout.prepare()
             let processors = config.processing.processors.map(\.name)
             let store = try MetadataStore(
@@ -103,7 +103,8 @@ final class RecorderEngine: Sendable {
             }
             let storage = StorageGuard(
                 layout: resolved.layout, store: store, minFreeBytes: config.minFreeBytes, policy: config.lowDiskPolicy,
-                logger: logger, freeBytesProvider: freeBytesProvider)
+                logger: logger, freeBytesProvider: freeBytesProvider,
+                onDeleted: { [events] id, reason in events.recordingDeleted(id, reason) })
             let recovery = try PartialRecovery.run(
                 layout: resolved.layout, store: store, minimumSeconds: config.recoveryMinSeconds, logger: logger)
             _ = try? storage.freeBytes()

@@ -62,9 +62,16 @@ extension MetadataStore {
         }
     }
 
-    /// The oldest recordings whose files still exist (for the `delete-oldest` low-disk policy).
+    /// The oldest decided recordings whose files still exist (for the `delete-oldest` low-disk policy): a recording
+    /// still waiting for its processors or the saving filters is not among them.
     func oldestRecordings(limit: Int) throws -> [RecordingRow] {
-        try recordings(sinceUSec: .min, limit: limit, newestFirst: false, includeDeleted: false)
+        try access { db in
+            try db.query(
+                """
+                SELECT \(Self.recordingColumns) FROM recording WHERE deleted_usec IS NULL AND kept IS NOT NULL
+                ORDER BY start_usec, id LIMIT ?
+                """, [.init(limit)], row: Self.recording)
+        }
     }
 
     func latestRecording() throws -> RecordingRow? {
