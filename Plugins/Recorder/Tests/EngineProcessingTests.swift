@@ -47,8 +47,9 @@ import Testing
         #expect(listed.first?.detections == 2)
         #expect(listed.first?.processing == ["tones: done"])
         #expect(FileIO.fileSize(row.path) != nil)
+        #expect(await eventually { engine.status()["recordings_kept"] == .uint(1) })
         let status = engine.status()
-        #expect(status["recordings_kept"] == .uint(1) && status["recordings_pending"] == .uint(0))
+        #expect(status["recordings_pending"] == .uint(0))
         #expect(status["recordings_failed"] == .uint(0) && status["recordings_deleted"] == .uint(0))
         await engine.shutdown()
     }
@@ -72,7 +73,7 @@ import Testing
                 #expect(await f.log.waitForDeleted(row.id, seconds: 10))
                 // The row stays, with its detections: only the audio went.
                 #expect(try store.detections(recordingID: row.id).count == 2)
-                #expect(engine.status()["recordings_deleted"] == .uint(1))
+                #expect(await eventually { engine.status()["recordings_deleted"] == .uint(1) })
             }
             await engine.shutdown()
         }
@@ -128,8 +129,10 @@ import Testing
             .split(separator: "\n").compactMap { $0.split(separator: " ").last.flatMap { Int32($0) } }
         #expect(pids.count == 2)
         for pid in pids { #expect(kill(pid, 0) != 0, "processor pid \(pid) outlived its timeout") }
+        #expect(await eventually {
+            engine.status()["recordings_failed"] == .uint(1) && engine.status()["recordings_kept"] == .uint(1)
+        })
         let status = engine.status()
-        #expect(status["recordings_failed"] == .uint(1) && status["recordings_kept"] == .uint(1))
         let errors = status["errors"].map { "\($0)" } ?? ""
         #expect(errors.contains("giving up: the recording is kept"), "\(errors)")
         await engine.shutdown()
@@ -226,5 +229,31 @@ import Testing
         #expect(run.state == "done" && run.outputs == 1 && run.attempts == 2)
         #expect(try store.detections(recordingID: row.id).count == 2)
         await second.shutdown()
+    }
+
+    /// A processor's output: JSON objects are detections, other lines diagnostics; a malformed detection names its
+    /// line.
+    @Test func detectionLinesAreStrict() throws {
+        let parsed = try DetectionParser.parse(
+            [
+                "loading model", #"{"label": "Erithacus rubecula", "score": 0.75, "start_s": 3, "end_s": 6, "common": "Robin", "night": false}"#,
+                "", #"  {"label": "x", "score": 1e-3, "start_s": 0.5, "end_s": 0.5, "low_hz": 100, "high_hz": 8000}"#,
+            ], processor: "birdnet")
+        #expect(parsed.diagnostics == ["loading model"])
+        #expect(parsed.detections.count == 2)
+        #expect(parsed.detections[0].tags == [.init(key: "common", value: "Robin"), .init(key: "night", value: "false")])
+        #expect(parsed.detections[1].score == 0.001 && parsed.detections[1].highHz == 8000)
+        for (line, text) in [
+            (#"{"label": "a", "score": "high", "start_s": 0, "end_s": 1}"#, "\"score\" must be a number"),
+            (#"{"label": 3, "score": 1, "start_s": 0, "end_s": 1}"#, "\"label\" must be a non-empty string"),
+            (#"{"label": "a", "score": 1, "start_s": 2, "end_s": 1}"#, "start_s 2.0 and end_s 1.0"),
+            (#"{"label": "a", "score": 1, "end_s": 1}"#, "\"start_s\" is missing"),
+            (#"{"label": "a", "score": 1, "start_s": 0, "end_s": 1, "tags": {"x": 1}}"#, "tag \"tags\""),
+            (#"{"label": "a", "#, "line 2"),
+        ] {
+            let error = #expect(throws: BerthError.self) { try DetectionParser.parse(["ok", line], processor: "m") }
+            #expect(error?.message.contains("processor \"m\" output line 2") == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
+        }
     }
 }

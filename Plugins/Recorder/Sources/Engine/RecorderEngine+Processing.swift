@@ -23,6 +23,7 @@ extension RecorderEngine {
         await refreshCounts(runtime)
         while !Task.isCancelled {
             running.removeAll { $0.isCancelled }
+            if mutable.withLock({ $0.countsDirty }) { await refreshCounts(runtime) }
             let now = clock()
             if lastRescan.map({ now - $0 >= Int64(config.rescanIntervalSeconds * 1e6) }) ?? true {
                 lastRescan = now
@@ -47,7 +48,8 @@ extension RecorderEngine {
                 }
                 if !claims.isEmpty { await refreshCounts(runtime) }
             }
-            await processing.doorbell.wait(usec: 1_000_000)
+            let dirty = mutable.withLock { $0.countsDirty }
+            await processing.doorbell.wait(usec: dirty ? 500_000 : 1_000_000)
         }
         for task in running { task.cancel() }
         for task in running { await task.value }
@@ -185,9 +187,22 @@ extension RecorderEngine {
         await refreshCounts(runtime)
     }
 
-    /// Reads the counts by fate for `Status()` and the heartbeat (which must not touch the database).
-    func refreshCounts(_ runtime: Runtime) async {
-        guard let counts = try? await OSThread.run(name: "berth-rec-db", { try runtime.store.recordingCounts() })
+    /// Reads the counts by fate for `Status()` and the heartbeat (which must not touch the database). The counts
+    /// scan the recordings, so they are read at most every half second (unless `force`); a change in between is
+    /// read by the processing loop's next pass.
+    func refreshCounts(_ runtime: Runtime, force: Bool = false) async {
+        let now = clock()
+        let due = mutable.withLock { s -> Bool in
+            if !force, let last = s.countsReadUSec, now - last < 500_000, now >= last {
+                s.countsDirty = true
+                return false
+            }
+            s.countsDirty = false
+            s.countsReadUSec = now
+            return true
+        }
+        guard due,
+            let counts = try? await OSThread.run(name: "berth-rec-db", { try runtime.store.recordingCounts() })
         else { return }
         mutable.withLock { $0.counts = counts }
     }

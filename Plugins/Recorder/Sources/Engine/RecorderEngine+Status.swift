@@ -100,7 +100,7 @@ extension RecorderEngine {
     func heartbeat(_ runtime: Runtime) async -> HeartbeatRow {
         let free = try? await OSThread.run(name: "berth-rec-beat") { try runtime.storage.freeBytes() }
         let now = clock()
-        await refreshCounts(runtime)
+        await refreshCounts(runtime, force: true)
         var row = mutable.withLock { state in
             let overruns = state.finishedOverruns + (state.session?.capture.overruns.load(ordering: .relaxed) ?? 0)
             defer {

@@ -58,6 +58,8 @@ final class RecorderEngine: Sendable {
         var processingLoop: Task<Void, Never>?
         var processorsRunning = 0
         var counts = RecordingCounts()
+        var countsDirty = false
+        var countsReadUSec: Int64?
     }
 
     let mutable = Mutex(State())

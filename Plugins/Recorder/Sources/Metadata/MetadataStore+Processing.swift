@@ -259,8 +259,8 @@ extension MetadataStore {
                 pending: try count("SELECT count(*) FROM recording WHERE kept IS NULL AND deleted_usec IS NULL"),
                 processed: try count(
                     """
-                    SELECT count(*) FROM recording r WHERE EXISTS (SELECT 1 FROM processing_task t WHERE t.recording_id = r.id)
-                    AND NOT EXISTS (SELECT 1 FROM processing_task t WHERE t.recording_id = r.id AND t.state != 'done')
+                    SELECT count(*) FROM (SELECT recording_id FROM processing_task GROUP BY recording_id
+                        HAVING min(state = 'done') = 1)
                     """),
                 failed: try count(
                     "SELECT count(DISTINCT recording_id) FROM processing_task WHERE state = 'failed'"),
