@@ -231,6 +231,19 @@ import Testing
         await second.shutdown()
     }
 
+    /// `Check()` names a processor whose program is missing.
+    @Test func checkNamesAMissingProcessorProgram() async throws {
+        let f = try EngineFixture("proc-check")
+        var config = f.config
+        config.processing.processors = [ToneFixture.processor()]
+        let good = await f.engine(config).check().first { $0.name == "processors" }
+        #expect(good?.passed == true && good?.message.hasPrefix("tones (/") == true, "\(String(describing: good))")
+        config.processing.processors.append(ProcessorConfig(name: "birdnet", command: ["birdnet-analyze-nosuch"]))
+        let bad = await f.engine(config).check().first { $0.name == "processors" }
+        #expect(bad?.passed == false)
+        #expect(bad?.message == "processor \"birdnet\": \"birdnet-analyze-nosuch\" was not found in PATH")
+    }
+
     /// A processor's output: JSON objects are detections, other lines diagnostics; a malformed detection names its
     /// line.
     @Test func detectionLinesAreStrict() throws {
