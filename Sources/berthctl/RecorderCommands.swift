@@ -64,7 +64,9 @@ struct RecorderCommand: AsyncParsableCommand {
                     "id", "path", "start_usec", "duration_usec", "sample_rate", "status", "deleted_usec", "reason",
                     "detections", "processing",
                 ]
-                if bus.json { return Output.json(keys, rows.map { row in keys.map { row[$0].map(JSON.init) ?? .null } }) }
+                if bus.json {
+                    return Output.json(keys, rows.map { row in keys.map { row[$0].map(JSON.init) ?? .null } })
+                }
                 Output.table(
                     ["ID", "START (UTC)", "SECONDS", "RATE", "STATUS", "DETECTIONS", "PATH"],
                     rows.map { f in
@@ -163,7 +165,7 @@ enum RecorderJobWaiter {
         let result: String
         do {
             result = try await following.value
-        } catch where heard.canceled {
+        } catch  where heard.canceled {
             result = "canceled"
         }
         if result == "done", let saved = heard.saved { return saved }
@@ -203,7 +205,8 @@ enum RecorderTime {
             let seconds = timegm(&t)
             if seconds >= 0, (1...12).contains(p[1]), (1...31).contains(p[2]) { return UInt64(seconds) * 1_000_000 }
         }
-        throw CLIError("--since \"\(text)\" is not microseconds, a UTC time such as 2026-05-01T06:30, or an age such as 2h")
+        throw CLIError(
+            "--since \"\(text)\" is not microseconds, a UTC time such as 2026-05-01T06:30, or an age such as 2h")
     }
 
     static func text(_ usec: UInt64) -> String {
@@ -211,6 +214,7 @@ enum RecorderTime {
         var t = tm()
         gmtime_r(&seconds, &t)
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday)) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))"
+        return
+            "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday)) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))"
     }
 }

@@ -63,7 +63,8 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Report the daemon, the workers, the program and the deployment, honestly.",
-            discussion: "Exits 3 when the recorder, its workers or the program is not ok (as systemctl is-active does).")
+            discussion: "Exits 3 when the recorder, its workers or the program is not ok (as systemctl is-active does)."
+        )
         @OptionGroup var bus: BusOptions
 
         func run() async throws {

@@ -19,7 +19,10 @@ struct RecorderInterface: Sendable {
                 },
                 .async(
                     "StartDeployment",
-                    in: [BusArg("name", "s"), BusArg("latitude", "d"), BusArg("longitude", "d"), BusArg("options", "a{sv}")],
+                    in: [
+                        BusArg("name", "s"), BusArg("latitude", "d"), BusArg("longitude", "d"),
+                        BusArg("options", "a{sv}"),
+                    ],
                     out: [BusArg("deployment_id", "s")]
                 ) { call in
                     try await startDeployment(call)
@@ -95,13 +98,15 @@ struct RecorderInterface: Sendable {
                     "recorder: StartDeployment has no option \"\(key)\" (known options: force)")
             }
             guard let flag = value.bool else {
-                throw BerthError.invalidArgument("recorder: StartDeployment option \"force\" must be a boolean, got \(value)")
+                throw BerthError.invalidArgument(
+                    "recorder: StartDeployment option \"force\" must be a boolean, got \(value)")
             }
             force = flag
         }
         let (name, latitude, longitude) = (call.string(0), call.double(1), call.double(2))
         let deployment = try await named {
-            try await plugin.engine().startDeployment(name: name, latitude: latitude, longitude: longitude, force: force)
+            try await plugin.engine().startDeployment(
+                name: name, latitude: latitude, longitude: longitude, force: force)
         }
         return [.string(deployment.id)]
     }
@@ -173,7 +178,8 @@ struct RecorderInterface: Sendable {
         let engine = try plugin.engine()
         if engine.state == .recording {
             throw BerthError.busy(
-                "recorder: ALSA PCM \"\(engine.config.device)\" is recording now; RecordNow waits for no one, try later")
+                "recorder: ALSA PCM \"\(engine.config.device)\" is recording now; RecordNow waits for no one, try later"
+            )
         }
         let job = try await context.startJob("record-now") { job in
             job.log("recording \(seconds) s from ALSA PCM \"\(engine.config.device)\"")

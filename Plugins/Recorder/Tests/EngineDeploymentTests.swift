@@ -31,7 +31,8 @@ import Testing
         for seconds in [Double.leastNonzeroMagnitude, 0.001, -1, 86400.5, .nan, .infinity] {
             let error = await #expect(throws: BerthError.self) { try await engine.recordNow(seconds: seconds) }
             #expect(error?.code == .invalidArgument)
-            #expect(error?.message.contains("record-now length \(seconds) s must be between 0.01 and 86400") == true,
+            #expect(
+                error?.message.contains("record-now length \(seconds) s must be between 0.01 and 86400") == true,
                 "\(error?.message ?? "")")
         }
         let stop = await #expect(throws: BerthError.self) { try await engine.stopDeployment() }

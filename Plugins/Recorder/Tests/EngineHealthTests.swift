@@ -149,9 +149,11 @@ import Testing
         let recordings = f.config.storagePath + "/recordings"
         let capacity: Int64 = 130_000
         let config = f.toneConfig(tones, processors: [ToneFixture.processor(environment: ["TONES_SLEEP": "60"])])
-        let engine = f.engine(config, freeBytes: { _ in
-            UInt64(max(0, capacity - filesUnder(recordings).reduce(0) { $0 + (FileIO.fileSize($1) ?? 0) }))
-        })
+        let engine = f.engine(
+            config,
+            freeBytes: { _ in
+                UInt64(max(0, capacity - filesUnder(recordings).reduce(0) { $0 + (FileIO.fileSize($1) ?? 0) }))
+            })
         try await engine.start()
         let first = try await engine.recordNow(seconds: 2)  // 32 kB each: room for two above the minimum
         let second = try await engine.recordNow(seconds: 2)

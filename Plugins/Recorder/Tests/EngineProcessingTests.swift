@@ -13,9 +13,10 @@ import Testing
         let engine = f.engine(f.toneConfig(tones, processors: [ToneFixture.processor()]))
         try await engine.start()
         let row = try await engine.recordNow(seconds: 1.0)
-        #expect(await f.log.wait(seconds: 30) { events in
-            events.filter { if case .detection = $0 { true } else { false } }.count >= 2
-        })
+        #expect(
+            await f.log.wait(seconds: 30) { events in
+                events.filter { if case .detection = $0 { true } else { false } }.count >= 2
+            })
         let store = try engine.requireRuntime().store
         #expect(await eventually { engine.status()["recordings_processed"] == .uint(1) })
         let found = try store.detections(recordingID: row.id)
@@ -123,15 +124,18 @@ import Testing
         let run = try store.runCount(recordingID: row.id, processor: "tones")
         #expect(run.attempts == 2 && run.state == "failed" && run.outputs == 0)
         let listed = try await engine.queryRecordings(sinceUSec: 0, limit: 0, newestFirst: true, includeDeleted: true)
-        #expect(listed.first?.processing.first?.contains("timed out after 3.0 s") == true, "\(listed.first?.processing ?? [])")
+        #expect(
+            listed.first?.processing.first?.contains("timed out after 3.0 s") == true,
+            "\(listed.first?.processing ?? [])")
         // Every process it started is gone.
         let pids = try String(decoding: FileIO.readAll(path: runs, limit: 1 << 16), as: UTF8.self)
             .split(separator: "\n").compactMap { $0.split(separator: " ").last.flatMap { Int32($0) } }
         #expect(pids.count == 2)
         for pid in pids { #expect(kill(pid, 0) != 0, "processor pid \(pid) outlived its timeout") }
-        #expect(await eventually {
-            engine.status()["recordings_failed"] == .uint(1) && engine.status()["recordings_kept"] == .uint(1)
-        })
+        #expect(
+            await eventually {
+                engine.status()["recordings_failed"] == .uint(1) && engine.status()["recordings_kept"] == .uint(1)
+            })
         let status = engine.status()
         let errors = status["errors"].map { "\($0)" } ?? ""
         #expect(errors.contains("giving up: the recording is kept"), "\(errors)")
@@ -249,12 +253,14 @@ import Testing
     @Test func detectionLinesAreStrict() throws {
         let parsed = try DetectionParser.parse(
             [
-                "loading model", #"{"label": "Erithacus rubecula", "score": 0.75, "start_s": 3, "end_s": 6, "common": "Robin", "night": false}"#,
+                "loading model",
+                #"{"label": "Erithacus rubecula", "score": 0.75, "start_s": 3, "end_s": 6, "common": "Robin", "night": false}"#,
                 "", #"  {"label": "x", "score": 1e-3, "start_s": 0.5, "end_s": 0.5, "low_hz": 100, "high_hz": 8000}"#,
             ], processor: "birdnet")
         #expect(parsed.diagnostics == ["loading model"])
         #expect(parsed.detections.count == 2)
-        #expect(parsed.detections[0].tags == [.init(key: "common", value: "Robin"), .init(key: "night", value: "false")])
+        #expect(
+            parsed.detections[0].tags == [.init(key: "common", value: "Robin"), .init(key: "night", value: "false")])
         #expect(parsed.detections[1].score == 0.001 && parsed.detections[1].highHz == 8000)
         for (line, text) in [
             (#"{"label": "a", "score": "high", "start_s": 0, "end_s": 1}"#, "\"score\" must be a number"),

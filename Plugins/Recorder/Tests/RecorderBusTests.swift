@@ -13,7 +13,8 @@ import Testing
             let world = try DaemonWorld(env)
             try env.writeConfig(world.config(["schedule: {duration: 0.2, interval: 60}"]))
             try await env.startDaemon()
-            let empty = try await world.failure("StartDeployment", [.string("  "), .double(0), .double(0), .vardict([])])
+            let empty = try await world.failure(
+                "StartDeployment", [.string("  "), .double(0), .double(0), .vardict([])])
             #expect(empty.name == "org.berth.Berth1.Error.InvalidArgument" && empty.message.contains("needs a name"))
             let latitude = try await world.failure(
                 "StartDeployment", [.string("pond"), .double(91), .double(0), .vardict([])])
@@ -55,12 +56,16 @@ import Testing
             #expect(deployment.stringKeyed?["name"]?.unwrapped == .string("pond"))
             #expect(deployment.stringKeyed?["latitude"]?.unwrapped == .double(51.5))
             // A deployment is active: berthctl says so before asking anything.
-            let asked = try await env.berthctl(["recorder", "deployment", "start", "--latitude", "1", "--longitude", "2"])
+            let asked = try await env.berthctl([
+                "recorder", "deployment", "start", "--latitude", "1", "--longitude", "2",
+            ])
             #expect(asked.status != 0 && asked.stderr.contains("a deployment is already active (\"pond\")"), "\(asked)")
             let stop = try await env.berthctl(["recorder", "deployment", "stop"])
             #expect(stop.status == 0 && stop.stdout == "Deployment stopped\n", "\(stop)")
             // berthctl without a terminal: a missing name is an error, not a prompt.
-            let noName = try await env.berthctl(["recorder", "deployment", "start", "--latitude", "1", "--longitude", "2"])
+            let noName = try await env.berthctl([
+                "recorder", "deployment", "start", "--latitude", "1", "--longitude", "2",
+            ])
             #expect(noName.status != 0 && noName.stderr.contains("--name is required"), "\(noName)")
             // On a terminal (script(1) gives berthctl a pty): each answer is checked as it is given; 95 is asked again.
             let tty = try await env.run(
@@ -115,7 +120,9 @@ import Testing
             #expect(oldest.status == 0 && oldest.stdout.contains(saved[0].path), "\(oldest)")
             let newest = try await env.berthctl(["recorder", "recordings", "--json", "-n", "1"])
             #expect(newest.status == 0 && !newest.stdout.contains(saved[0].path), "\(newest)")
-            let newestStart = newest.stdout.split(separator: "\"start_usec\":").last.flatMap { UInt64($0.prefix { $0.isNumber }) }
+            let newestStart = newest.stdout.split(separator: "\"start_usec\":").last.flatMap {
+                UInt64($0.prefix { $0.isNumber })
+            }
             #expect((newestStart ?? 0) >= saved[1].startUSec, "\(newest)")
             // Issue 15: a WAV removed by hand is shown deleted (missing), and said so by a signal.
             #expect(unlink(saved[0].path) == 0)
@@ -136,9 +143,10 @@ import Testing
             // Status: acoupi's headings, honest.
             let status = try await env.berthctl(["recorder", "deployment", "status"])
             #expect(status.status == 0, "\(status)")
-            for line in ["daemon:      status: active", "workers:     status: ok", "program:     status: ok",
-                "deployment:  status: active", "  name:      meadow"]
-            {
+            for line in [
+                "daemon:      status: active", "workers:     status: ok", "program:     status: ok",
+                "deployment:  status: active", "  name:      meadow",
+            ] {
                 #expect(status.stdout.contains(line), "missing \"\(line)\" in\n\(status.stdout)")
             }
             let busctl = try await env.busctl([
@@ -182,10 +190,14 @@ import Testing
     @Test func badConfigLeavesThePluginFailedWithFileKeyAndLine() async throws {
         try await TestEnvironment.with { env in
             let world = try DaemonWorld(env)
-            for (line, key) in [("sample_rate: 0", "sample_rate"), ("channels: 0", "channels"), ("format: U8", "format")] {
+            for (line, key) in [
+                ("sample_rate: 0", "sample_rate"), ("channels: 0", "channels"), ("format: U8", "format"),
+            ] {
                 try env.writeConfig(world.config([line]))
-                let check = try await env.run([TestEnvironment.buildDir + "/berthd", "--check-config", "--plugin-dir",
-                    env.pluginDir])
+                let check = try await env.run([
+                    TestEnvironment.buildDir + "/berthd", "--check-config", "--plugin-dir",
+                    env.pluginDir,
+                ])
                 #expect(check.status != 0, "\(check)")
                 #expect(check.stderr.contains("berth.yaml:9: recorder.\(key): "), "\(check)")
             }

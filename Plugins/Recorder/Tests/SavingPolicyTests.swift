@@ -24,7 +24,9 @@ import Testing
     func sunriseAndSunsetMatchPublishedTables(
         place: String, latitude: Double, longitude: Double, day: Int64, sunrise: Int64, sunset: Int64
     ) {
-        guard case .riseAndSet(let rise, let set) = SolarCalculator.events(utcDay: day, latitude: latitude, longitude: longitude)
+        guard
+            case .riseAndSet(let rise, let set) = SolarCalculator.events(
+                utcDay: day, latitude: latitude, longitude: longitude)
         else {
             Issue.record("\(place): no sunrise computed")
             return
@@ -35,8 +37,9 @@ import Testing
 
     /// London's longest day, 2021-06-21, was 16 h 38 min 33 s long (published).
     @Test func londonsLongestDay() {
-        guard case .riseAndSet(let rise, let set) = SolarCalculator.events(
-            utcDay: Self.day(2021, 6, 21), latitude: 51.5074, longitude: -0.1278)
+        guard
+            case .riseAndSet(let rise, let set) = SolarCalculator.events(
+                utcDay: Self.day(2021, 6, 21), latitude: 51.5074, longitude: -0.1278)
         else { return #expect(Bool(false)) }
         #expect(abs((set - rise) - Int64((16 * 3600 + 38 * 60 + 33) * 1e6)) <= 60_000_000)
     }
@@ -163,10 +166,16 @@ import Testing
         for (yaml, text) in [
             ("recorder:\n  saving:\n    min_scor: 1\n", "min_scor"),
             ("recorder:\n  saving:\n    intervals: [{start: \"25:00\", end: \"01:00\"}]\n", "25:00"),
-            ("recorder:\n  saving:\n    frequency: {duration_minutes: 40, every_minutes: 30}\n", "longer than every_minutes"),
+            (
+                "recorder:\n  saving:\n    frequency: {duration_minutes: 40, every_minutes: 30}\n",
+                "longer than every_minutes"
+            ),
             ("recorder:\n  processing:\n    processors: [{name: \"a b\", command: [x]}]\n", "must be 1 to 64"),
             ("recorder:\n  processing:\n    processors: [{name: a, command: []}]\n", "command"),
-            ("recorder:\n  processing:\n    processors: [{name: a, command: [x]}, {name: a, command: [y]}]\n", "used twice"),
+            (
+                "recorder:\n  processing:\n    processors: [{name: a, command: [x]}, {name: a, command: [y]}]\n",
+                "used twice"
+            ),
         ] {
             let error = #expect(throws: BerthError.self) { try parse(yaml) }
             #expect(error?.code == .invalidConfig)

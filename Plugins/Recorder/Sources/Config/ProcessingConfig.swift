@@ -46,7 +46,8 @@ extension ProcessingConfig {
                 guard names.insert(name).inserted else { throw p.error("name", "\"\(name)\" is used twice") }
                 let command = try p.required("command", p.stringList)
                 guard let first = command.first, !first.isEmpty else {
-                    throw p.error("command", "is empty: give the program and its arguments, e.g. [python3, /opt/model.py]")
+                    throw p.error(
+                        "command", "is empty: give the program and its arguments, e.g. [python3, /opt/model.py]")
                 }
                 var processor = ProcessorConfig(name: name, command: command)
                 processor.timeoutSeconds = try p.double("timeout", in: 0.01...86400) ?? processor.timeoutSeconds

@@ -34,7 +34,8 @@ extension SavingConfig {
         var config = SavingConfig()
         if let node = r.node("intervals") {
             guard case .sequence(let items, _) = node else {
-                throw r.error("intervals", "expected a list of {start: \"HH:MM\", end: \"HH:MM\"}, got \(node.kindName)")
+                throw r.error(
+                    "intervals", "expected a list of {start: \"HH:MM\", end: \"HH:MM\"}, got \(node.kindName)")
             }
             config.intervals = try items.enumerated().map { position, item in
                 let w = try ConfigReader(item, path: "\(r.keyPath("intervals"))[\(position)]")

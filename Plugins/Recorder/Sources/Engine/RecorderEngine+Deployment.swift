@@ -135,7 +135,8 @@ extension RecorderEngine {
         let since = Int64(clamping: sinceUSec)
         let store = runtime.store
         let fetch: @Sendable () throws -> [RecordingRow] = {
-            try store.recordings(sinceUSec: since, limit: count, newestFirst: newestFirst, includeDeleted: includeDeleted)
+            try store.recordings(
+                sinceUSec: since, limit: count, newestFirst: newestFirst, includeDeleted: includeDeleted)
         }
         var rows = try await OSThread.run(name: "berth-rec-db", fetch)
         if !(await reconcileMissing(runtime, only: rows)).isEmpty {

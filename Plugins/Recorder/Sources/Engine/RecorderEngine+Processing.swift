@@ -81,7 +81,8 @@ extension RecorderEngine {
             if stored {
                 let seconds = Double(now - started) / 1e6
                 logger.info(
-                    "recorder: processor \"\(processor.name)\" found \(detections.count) detection(s) in \(claim.recording.id) (\(seconds) s)")
+                    "recorder: processor \"\(processor.name)\" found \(detections.count) detection(s) in \(claim.recording.id) (\(seconds) s)"
+                )
                 for d in detections { events.detection(claim.recording.id, d) }
             }
         case .failed(let reason):
@@ -103,36 +104,40 @@ extension RecorderEngine {
     func decideFinished(_ runtime: Runtime, _ processing: ProcessingRuntime) async {
         let store = runtime.store
         let policy = processing.policy
-        let decided = (try? await OSThread.run(name: "berth-rec-decide") { [clock, logger] () -> [(String, String)]? in
-            var deleted: [(String, String)] = []
-            let rows = try store.recordingsToDecide(limit: 256)
-            if rows.isEmpty { return nil }
-            for row in rows {
-                let summary = try store.processingSummary(recordingID: row.id)
-                let now = clock()
-                if let failure = summary.failures.first {
-                    logger.notice(
-                        "recorder: keeping \(row.id): processor \"\(failure.processor)\" failed (\(failure.reason))")
-                    try store.decide(id: row.id, kept: true, atUSec: now)
-                    continue
+        let decided =
+            (try? await OSThread.run(name: "berth-rec-decide") { [clock, logger] () -> [(String, String)]? in
+                var deleted: [(String, String)] = []
+                let rows = try store.recordingsToDecide(limit: 256)
+                if rows.isEmpty { return nil }
+                for row in rows {
+                    let summary = try store.processingSummary(recordingID: row.id)
+                    let now = clock()
+                    if let failure = summary.failures.first {
+                        logger.notice(
+                            "recorder: keeping \(row.id): processor \"\(failure.processor)\" failed (\(failure.reason))"
+                        )
+                        try store.decide(id: row.id, kept: true, atUSec: now)
+                        continue
+                    }
+                    let deployment = try row.deploymentID.flatMap { _ in
+                        try store.deployment(activeAtUSec: row.startUSec)
+                    }
+                    let decision = policy.decide(
+                        startUSec: row.startUSec, bestScore: summary.bestScore,
+                        position: deployment.map { ($0.latitude, $0.longitude) })
+                    if decision.keep {
+                        try store.decide(id: row.id, kept: true, atUSec: now)
+                        continue
+                    }
+                    try FileIO.remove(row.path)
+                    try store.decide(id: row.id, kept: false, atUSec: now)
+                    if try store.markDeleted(id: row.id, reason: decision.reason, atUSec: now) {
+                        logger.info("recorder: deleted \(row.path): \(decision.reason)")
+                        deleted.append((row.id, decision.reason))
+                    }
                 }
-                let deployment = try row.deploymentID.flatMap { _ in try store.deployment(activeAtUSec: row.startUSec) }
-                let decision = policy.decide(
-                    startUSec: row.startUSec, bestScore: summary.bestScore,
-                    position: deployment.map { ($0.latitude, $0.longitude) })
-                if decision.keep {
-                    try store.decide(id: row.id, kept: true, atUSec: now)
-                    continue
-                }
-                try FileIO.remove(row.path)
-                try store.decide(id: row.id, kept: false, atUSec: now)
-                if try store.markDeleted(id: row.id, reason: decision.reason, atUSec: now) {
-                    logger.info("recorder: deleted \(row.path): \(decision.reason)")
-                    deleted.append((row.id, decision.reason))
-                }
-            }
-            return deleted
-        }) ?? nil
+                return deleted
+            }) ?? nil
         guard let decided else { return }
         for (id, reason) in decided { events.recordingDeleted(id, reason) }
         await refreshCounts(runtime)
@@ -146,18 +151,19 @@ extension RecorderEngine {
     func reconcileMissing(_ runtime: Runtime, only rows: [RecordingRow]?) async -> [String] {
         let store = runtime.store
         let layout = runtime.resolved.layout
-        let missing = (try? await OSThread.run(name: "berth-rec-rescan") { [clock] () -> [String] in
-            let candidates =
-                try rows.map { $0.filter { $0.deletedUSec == nil }.map { ($0.id, $0.path, $0.startUSec) } }
-                ?? store.liveRecordings().map { ($0.id, $0.path, $0.startUSec) }
-            var gone: [String] = []
-            for (id, path, start) in candidates {
-                if FileIO.fileSize(layout.partialPath(id: id, startUSec: start)) != nil { continue }
-                if FileIO.fileSize(path) != nil { continue }
-                if try store.markDeleted(id: id, reason: "missing", atUSec: clock()) { gone.append(id) }
-            }
-            return gone
-        }) ?? []
+        let missing =
+            (try? await OSThread.run(name: "berth-rec-rescan") { [clock] () -> [String] in
+                let candidates =
+                    try rows.map { $0.filter { $0.deletedUSec == nil }.map { ($0.id, $0.path, $0.startUSec) } }
+                    ?? store.liveRecordings().map { ($0.id, $0.path, $0.startUSec) }
+                var gone: [String] = []
+                for (id, path, start) in candidates {
+                    if FileIO.fileSize(layout.partialPath(id: id, startUSec: start)) != nil { continue }
+                    if FileIO.fileSize(path) != nil { continue }
+                    if try store.markDeleted(id: id, reason: "missing", atUSec: clock()) { gone.append(id) }
+                }
+                return gone
+            }) ?? []
         for id in missing {
             logger.warning("recorder: the file of recording \(id) is gone (removed by hand?); marked deleted: missing")
             events.recordingDeleted(id, "missing")
@@ -177,7 +183,8 @@ extension RecorderEngine {
             }
             if let deleted = row.deletedUSec {
                 throw BerthError.notFound(
-                    "recording \(id) was already deleted at \(MetadataStore.text(deleted)) UTC (\(row.deletedReason ?? ""))")
+                    "recording \(id) was already deleted at \(MetadataStore.text(deleted)) UTC (\(row.deletedReason ?? ""))"
+                )
             }
             try FileIO.remove(row.path)
             try store.markDeleted(id: id, reason: "deleted by request", atUSec: clock())

@@ -99,7 +99,8 @@ final class RecorderEngine: Sendable {
             let processors = config.processing.processors.map(\.name)
             let store = try MetadataStore(
                 path: resolved.layout.database, processors: processors, keepAtInsert: !config.saving.hasFilters)
-            let reopened = try store.reopenInterruptedTasks(processors: processors, atUSec: Int64(SystemClock.wallUSec()))
+            let reopened = try store.reopenInterruptedTasks(
+                processors: processors, atUSec: Int64(SystemClock.wallUSec()))
             if reopened > 0 {
                 logger.notice("recorder: \(reopened) processor run(s) cut short by the last stop are queued again")
             }

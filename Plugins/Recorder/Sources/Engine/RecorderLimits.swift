@@ -13,11 +13,14 @@ enum RecorderLimits {
     /// separator character, or a path separator (`/`, `\`: names end up in file listings and paths).
     static func deploymentName(_ raw: String) throws -> String {
         let name = raw.trimmingWhitespace
-        guard !name.isEmpty else { throw BerthError.invalidArgument("a deployment needs a name, got \(BerthError.quote(raw))") }
+        guard !name.isEmpty else {
+            throw BerthError.invalidArgument("a deployment needs a name, got \(BerthError.quote(raw))")
+        }
         let count = name.unicodeScalars.count
         guard count <= maxNameCharacters else {
             throw BerthError.invalidArgument(
-                "deployment name \(BerthError.quote(name, limit: 40)) has \(count) characters; at most \(maxNameCharacters)")
+                "deployment name \(BerthError.quote(name, limit: 40)) has \(count) characters; at most \(maxNameCharacters)"
+            )
         }
         for (position, scalar) in name.unicodeScalars.enumerated() {
             switch scalar.properties.generalCategory {

@@ -56,7 +56,8 @@ extension MetadataStore {
     func reopenInterruptedTasks(processors: [String], atUSec now: Int64) throws -> Int {
         try access(write: true) { db in
             let reopened = try db.execute(
-                "UPDATE processing_task SET state = 'pending', updated_usec = ? WHERE state = 'running'", [.integer(now)])
+                "UPDATE processing_task SET state = 'pending', updated_usec = ? WHERE state = 'running'",
+                [.integer(now)])
             let known = processors.map { SQLiteValue.text($0) }
             let marks = Array(repeating: "?", count: known.count).joined(separator: ", ")
             try db.execute(
@@ -94,7 +95,8 @@ extension MetadataStore {
                     """, [.integer(now), .text(candidate.recording.id), .text(candidate.processor)])
                 claims.append(
                     ProcessingClaim(
-                        recording: candidate.recording, processor: candidate.processor, attempt: candidate.attempts + 1))
+                        recording: candidate.recording, processor: candidate.processor, attempt: candidate.attempts + 1)
+                )
             }
             return claims
         }
@@ -105,9 +107,10 @@ extension MetadataStore {
     /// the run was canceled meanwhile, e.g. by DeleteRecording).
     func finishTask(_ claim: ProcessingClaim, detections: [Detection], atUSec now: Int64) throws -> Bool {
         try access(write: true) { db in
-            let open = try db.prepare(
-                "SELECT count(*) FROM processing_task WHERE recording_id = ? AND processor = ? AND state = 'running'"
-            ).firstValue([.text(claim.recording.id), .text(claim.processor)])?.integer ?? 0
+            let open =
+                try db.prepare(
+                    "SELECT count(*) FROM processing_task WHERE recording_id = ? AND processor = ? AND state = 'running'"
+                ).firstValue([.text(claim.recording.id), .text(claim.processor)])?.integer ?? 0
             guard open > 0 else { return false }
             try db.execute(
                 "INSERT INTO model_output (model_name, recording_id, created_on) VALUES (?, ?, ?)",
@@ -281,11 +284,13 @@ extension MetadataStore {
     /// Runs per processor for a recording, by state (for tests and listings).
     func runCount(recordingID id: String, processor: String) throws -> (attempts: Int, state: String, outputs: Int) {
         try access { db in
-            let task = try db.query(
-                "SELECT attempts, state FROM processing_task WHERE recording_id = ? AND processor = ?",
-                [.text(id), .text(processor)]
-            ) { ($0.int(at: 0), $0.text(at: 1) ?? "") }.first ?? (0, "")
-            let outputs = try db.prepare("SELECT count(*) FROM model_output WHERE recording_id = ? AND model_name = ?")
+            let task =
+                try db.query(
+                    "SELECT attempts, state FROM processing_task WHERE recording_id = ? AND processor = ?",
+                    [.text(id), .text(processor)]
+                ) { ($0.int(at: 0), $0.text(at: 1) ?? "") }.first ?? (0, "")
+            let outputs =
+                try db.prepare("SELECT count(*) FROM model_output WHERE recording_id = ? AND model_name = ?")
                 .firstValue([.text(id), .text(processor)])?.integer ?? 0
             return (task.0, task.1, Int(outputs))
         }

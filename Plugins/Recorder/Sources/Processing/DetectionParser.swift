@@ -49,7 +49,8 @@ enum DetectionParser {
         let start = try number("start_s")!
         let end = try number("end_s")!
         guard start >= 0, end >= start else {
-            throw BerthError.invalidArgument("\(source): start_s \(start) and end_s \(end) must satisfy 0 <= start_s <= end_s")
+            throw BerthError.invalidArgument(
+                "\(source): start_s \(start) and end_s \(end) must satisfy 0 <= start_s <= end_s")
         }
         var detection = Detection(
             label: label, score: try number("score")!, startSeconds: start, endSeconds: end,

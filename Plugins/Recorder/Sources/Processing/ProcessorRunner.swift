@@ -75,7 +75,8 @@ struct ProcessorRunner: Sendable {
         guard let finished else {
             if Task.isCancelled { return .failed("processor \"\(processor.name)\" was stopped with the recorder") }
             return .failed(
-                "processor \"\(processor.name)\" timed out after \(processor.timeoutSeconds) s; its process group was killed")
+                "processor \"\(processor.name)\" timed out after \(processor.timeoutSeconds) s; its process group was killed"
+            )
         }
         let text: String
         do {
@@ -84,7 +85,8 @@ struct ProcessorRunner: Sendable {
             }
             text = String(decoding: bytes, as: UTF8.self)
         } catch {
-            return .failed("processor \"\(processor.name)\": cannot read its output: \(BerthError.wrapping(error).message)")
+            return .failed(
+                "processor \"\(processor.name)\": cannot read its output: \(BerthError.wrapping(error).message)")
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
         guard finished.exitStatus == 0 else {

@@ -89,7 +89,9 @@ enum SolarCalculator {
         let phi = radians(latitude)
         let delta = radians(declination)
         let cosine = cos(radians(90.833)) / (cos(phi) * cos(delta)) - tan(phi) * tan(delta)
-        if cosine.isNaN || cosine > 1 { return .failure(cosine.isNaN ? (latitude * declination > 0 ? .day : .night) : .night) }
+        if cosine.isNaN || cosine > 1 {
+            return .failure(cosine.isNaN ? (latitude * declination > 0 ? .day : .night) : .night)
+        }
         if cosine < -1 { return .failure(.day) }
         return .success(degrees(acos(cosine)))
     }
