@@ -81,7 +81,8 @@ final class RecorderPlugin: BerthPlugin {
         // systemd and XDG), not on the recordings' storage, which may be an SD card.
         let engine = RecorderEngine(
             config: config, logger: context.logger, events: publisher.events,
-            runtimeDirectory: context.runtimeDirectory + "/processing")
+            runtimeDirectory: context.runtimeDirectory + "/processing",
+            uplink: UplinkProbe(connection: context.connection, destination: "org.berth.Berth1"))
         publisher.attach(engine)
         try await engine.start()
         state.withLock {

@@ -159,10 +159,13 @@ import Testing
                 frequency: {duration_minutes: 5, every_minutes: 30}
                 dawn: {before_minutes: 30, after_minutes: 30}
                 min_score: 0.7
+                wait_for_uplink: true
+                uplink_grace: 2
             """)
         #expect(good.processing.processors.map(\.command) == [["birdnet-analyze", "--min_conf", "0.5"]])
         #expect(good.processing.concurrency == 2 && good.processing.processors.first?.timeoutSeconds == 120)
         #expect(good.saving.hasFilters && good.saving.minScore == 0.7 && good.saving.dusk == nil)
+        #expect(good.saving.waitForUplink && good.saving.uplinkGraceSeconds == 2)
         for (yaml, text) in [
             ("recorder:\n  saving:\n    min_scor: 1\n", "min_scor"),
             ("recorder:\n  saving:\n    intervals: [{start: \"25:00\", end: \"01:00\"}]\n", "25:00"),

@@ -15,6 +15,11 @@ struct SavingConfig: Sendable, Equatable {
     var dusk: SunWindow?
     /// Keep a recording when a detection scores at least this (`min_score`).
     var minScore: Double?
+    /// Delete a recording with detections only once the uplink plugin has nothing about it left to deliver
+    /// (`wait_for_uplink`), asked over the bus; and not before `uplink_grace` seconds after its processing ended, the
+    /// uplink's time to queue the `Detection` signals.
+    var waitForUplink = false
+    var uplinkGraceSeconds = 5.0
 
     struct Frequency: Sendable, Equatable {
         var durationMinutes: Double
@@ -58,6 +63,8 @@ extension SavingConfig {
         config.dawn = try sunWindow(r, "dawn")
         config.dusk = try sunWindow(r, "dusk")
         config.minScore = try r.double("min_score", in: -1e9...1e9)
+        config.waitForUplink = try r.bool("wait_for_uplink") ?? config.waitForUplink
+        config.uplinkGraceSeconds = try r.double("uplink_grace", in: 0...3600) ?? config.uplinkGraceSeconds
         try r.finish()
         return config
     }

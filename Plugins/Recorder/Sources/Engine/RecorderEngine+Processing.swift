@@ -99,48 +99,96 @@ extension RecorderEngine {
         await refreshCounts(runtime)
     }
 
+    /// A recording the saving filters would delete.
+    struct Doomed: Sendable {
+        var row: RecordingRow
+        var reason: String
+        var detections: Int
+        var finishedUSec: Int64?
+    }
+
     /// Applies the saving filters to every undecided recording whose runs are all over: a recording a processor
-    /// failed on is kept (and marked by its failed run); otherwise kept or deleted as the filters say.
+    /// failed on is kept (and marked by its failed run); otherwise kept or deleted as the filters say. With
+    /// `wait_for_uplink`, a recording with detections is deleted only after `uplink_grace` and once the uplink has
+    /// nothing about it left to deliver; until then it stays undecided (pending).
     func decideFinished(_ runtime: Runtime, _ processing: ProcessingRuntime) async {
         let store = runtime.store
         let policy = processing.policy
-        let decided =
-            (try? await OSThread.run(name: "berth-rec-decide") { [clock, logger] () -> [(String, String)]? in
-                var deleted: [(String, String)] = []
-                let rows = try store.recordingsToDecide(limit: 256)
-                if rows.isEmpty { return nil }
-                for row in rows {
-                    let summary = try store.processingSummary(recordingID: row.id)
-                    let now = clock()
-                    if let failure = summary.failures.first {
-                        logger.notice(
-                            "recorder: keeping \(row.id): processor \"\(failure.processor)\" failed (\(failure.reason))"
-                        )
-                        try store.decide(id: row.id, kept: true, atUSec: now)
-                        continue
-                    }
-                    let deployment = try row.deploymentID.flatMap { _ in
-                        try store.deployment(activeAtUSec: row.startUSec)
-                    }
-                    let decision = policy.decide(
-                        startUSec: row.startUSec, bestScore: summary.bestScore,
-                        position: deployment.map { ($0.latitude, $0.longitude) })
-                    if decision.keep {
-                        try store.decide(id: row.id, kept: true, atUSec: now)
-                        continue
-                    }
-                    try FileIO.remove(row.path)
-                    try store.decide(id: row.id, kept: false, atUSec: now)
-                    if try store.markDeleted(id: row.id, reason: decision.reason, atUSec: now) {
-                        logger.info("recorder: deleted \(row.path): \(decision.reason)")
-                        deleted.append((row.id, decision.reason))
-                    }
+        let judged = try? await OSThread.run(name: "berth-rec-decide") { [clock, logger] () -> (Int, [Doomed])? in
+            let rows = try store.recordingsToDecide(limit: 256)
+            if rows.isEmpty { return nil }
+            var doomed: [Doomed] = []
+            for row in rows {
+                let summary = try store.processingSummary(recordingID: row.id)
+                if let failure = summary.failures.first {
+                    logger.notice(
+                        "recorder: keeping \(row.id): processor \"\(failure.processor)\" failed (\(failure.reason))")
+                    try store.decide(id: row.id, kept: true, atUSec: clock())
+                    continue
                 }
-                return deleted
-            }) ?? nil
-        guard let decided else { return }
-        for (id, reason) in decided { events.recordingDeleted(id, reason) }
-        await refreshCounts(runtime)
+                let deployment = try row.deploymentID.flatMap { _ in try store.deployment(activeAtUSec: row.startUSec) }
+                let decision = policy.decide(
+                    startUSec: row.startUSec, bestScore: summary.bestScore,
+                    position: deployment.map { ($0.latitude, $0.longitude) })
+                if decision.keep {
+                    try store.decide(id: row.id, kept: true, atUSec: clock())
+                } else {
+                    doomed.append(
+                        Doomed(
+                            row: row, reason: decision.reason, detections: summary.detections,
+                            finishedUSec: summary.finishedUSec))
+                }
+            }
+            return (rows.count, doomed)
+        }
+        guard let (count, candidates) = judged ?? nil else { return }
+        let doomed = await waitingForUplink(candidates, processing.policy.config)
+        let deleted = (try? await OSThread.run(name: "berth-rec-decide") { [clock, logger] () -> [(String, String)] in
+            var deleted: [(String, String)] = []
+            for d in doomed {
+                let now = clock()
+                try FileIO.remove(d.row.path)
+                try store.decide(id: d.row.id, kept: false, atUSec: now)
+                if try store.markDeleted(id: d.row.id, reason: d.reason, atUSec: now) {
+                    logger.info("recorder: deleted \(d.row.path): \(d.reason)")
+                    deleted.append((d.row.id, d.reason))
+                }
+            }
+            return deleted
+        }) ?? []
+        for (id, reason) in deleted { events.recordingDeleted(id, reason) }
+        if count > 0 { await refreshCounts(runtime) }
+    }
+
+    /// The recordings that may go now: all of them without `wait_for_uplink`; with it, those without detections,
+    /// and those whose processing ended `uplink_grace` ago and that the uplink has nothing pending about (or
+    /// there is no uplink). When the uplink cannot be asked, recordings with detections wait.
+    func waitingForUplink(_ candidates: [Doomed], _ saving: SavingConfig) async -> [Doomed] {
+        guard saving.waitForUplink, let uplink, candidates.contains(where: { $0.detections > 0 }) else {
+            return candidates
+        }
+        let now = clock()
+        let grace = Int64(saving.uplinkGraceSeconds * 1e6)
+        let settled = candidates.filter { $0.detections == 0 || ($0.finishedUSec ?? .min) <= now - grace }
+        guard settled.contains(where: { $0.detections > 0 }) else { return settled }
+        let answer: UplinkProbe.Answer
+        do {
+            answer = try await uplink.pendingRecordings()
+            mutable.withLock { $0.uplinkProblem = nil }
+        } catch {
+            let problem = "cannot ask the uplink what it still has to deliver: \(BerthError.wrapping(error).message)"
+            let first = mutable.withLock { s -> Bool in
+                defer { s.uplinkProblem = problem }
+                return s.uplinkProblem != problem
+            }
+            if first { noteError(problem + "; recordings with detections are kept until it answers") }
+            return settled.filter { $0.detections == 0 }
+        }
+        switch answer {
+        case .noUplink: return settled
+        case .unknown: return settled.filter { $0.detections == 0 }
+        case .pending(let ids): return settled.filter { $0.detections == 0 || !ids.contains($0.row.id) }
+        }
     }
 
     /// Marks recordings whose files are gone (removed by hand) deleted with the reason "missing", and announces

@@ -17,6 +17,8 @@ final class RecorderEngine: Sendable {
     let freeBytesProvider: @Sendable (String) throws -> UInt64
     /// Where processor runs keep their supervisor's state and output files (nil: `<storage>/.processing`).
     let runtimeDirectory: String?
+    /// Asks the uplink plugin what it still has to deliver (`saving.wait_for_uplink`).
+    let uplink: UplinkProbe?
     /// The configuration built, or why it cannot be: an engine with a bad config still answers `check()` and
     /// `status()`, and refuses to record with `.invalidConfig`.
     let resolved: Result<ResolvedRecorderConfig, BerthError>
@@ -60,6 +62,8 @@ final class RecorderEngine: Sendable {
         var counts = RecordingCounts()
         var countsDirty = false
         var countsReadUSec: Int64?
+        /// The last problem asking the uplink, said once.
+        var uplinkProblem: String?
     }
 
     let mutable = Mutex(State())
@@ -69,9 +73,10 @@ final class RecorderEngine: Sendable {
         clock: @escaping @Sendable () -> Int64 = { Int64(SystemClock.wallUSec()) },
         zoneDirectory: String = TimeZoneRules.defaultDirectory,
         freeBytesProvider: @escaping @Sendable (String) throws -> UInt64 = FileIO.freeBytes,
-        runtimeDirectory: String? = nil
+        runtimeDirectory: String? = nil, uplink: UplinkProbe? = nil
     ) {
         self.runtimeDirectory = runtimeDirectory
+        self.uplink = uplink
         self.config = config
         self.logger = logger
         self.events = events

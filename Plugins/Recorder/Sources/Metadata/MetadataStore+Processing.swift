@@ -30,10 +30,13 @@ struct ProcessingSummary: Sendable, Equatable {
     /// Processors that failed for good, each with its reason.
     var failures: [(processor: String, reason: String)]
     var bestScore: Double?
+    var detections = 0
+    /// When its last processor run ended (nil: no processor).
+    var finishedUSec: Int64?
 
     static func == (a: Self, b: Self) -> Bool {
         a.failures.map { "\($0.processor)\u{0}\($0.reason)" } == b.failures.map { "\($0.processor)\u{0}\($0.reason)" }
-            && a.bestScore == b.bestScore
+            && a.bestScore == b.bestScore && a.detections == b.detections && a.finishedUSec == b.finishedUSec
     }
 }
 
@@ -179,13 +182,16 @@ extension MetadataStore {
                 "SELECT processor, ifnull(reason, '') FROM processing_task WHERE recording_id = ? AND state = 'failed'",
                 [.text(id)]
             ) { (processor: $0.text(at: 0) ?? "", reason: $0.text(at: 1) ?? "") }
-            let best = try db.prepare(
+            let stats = try db.query(
                 """
-                SELECT max(d.detection_score) FROM detection d JOIN model_output m ON m.id = d.model_output_id
+                SELECT max(d.detection_score), count(d.id) FROM detection d JOIN model_output m ON m.id = d.model_output_id
                 WHERE m.recording_id = ?
-                """
-            ).firstValue([.text(id)])?.real
-            return ProcessingSummary(failures: failures, bestScore: best)
+                """, [.text(id)]
+            ) { (best: $0.optionalDouble(at: 0), count: $0.int(at: 1)) }.first
+            let finished = try db.prepare("SELECT max(updated_usec) FROM processing_task WHERE recording_id = ?")
+                .firstValue([.text(id)])?.integer
+            return ProcessingSummary(
+                failures: failures, bestScore: stats?.best, detections: stats?.count ?? 0, finishedUSec: finished)
         }
     }
 
