@@ -80,4 +80,42 @@ import Testing
             #expect(rows.contains { $0.id == cut.id })
         }
     }
+
+    /// `wait_for_uplink` in berthd without an uplink plugin: the recorder asks berthd's own bus name, hears that
+    /// there is no uplink object, and deletes (the call to itself neither hangs nor blocks the bus).
+    @Test func waitForUplinkWithoutAnUplinkDeletesAfterProcessing() async throws {
+        try await TestEnvironment.with { env in
+            let world = try DaemonWorld(env, seconds: 1)
+            let tones = try ToneFixture(directory: env.root)
+            let alsa = tones.alsaConfig.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .joined(separator: " ")
+            try env.writeConfig(
+                """
+                recorder:
+                  device: fixture
+                  alsa_config: '\(alsa)'
+                  sample_rate: 8000
+                  channels: 1
+                  format: S16_LE
+                  min_free_bytes: 0
+                  processing:
+                    processors: [{name: tones, command: [python3, "\(ToneFixture.processorPath)"]}]
+                  saving: {min_score: 0.99, wait_for_uplink: true, uplink_grace: 0}
+
+                """)
+            try await env.startDaemon()
+            let signals = try await SignalLog(env, path: DaemonWorld.path)
+            let now = try await env.berthctl(["recorder", "record-now", "1"])
+            #expect(now.status == 0, "\(now)")
+            let path = now.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let detections = try await signals.wait("Detection", count: 2)
+            #expect(detections.map { $0.arguments[3] } == [.double(0.2), .double(0.6)])
+            let deleted = try await signals.wait("RecordingDeleted")
+            #expect(deleted.first?.arguments.last == .string("saving filters: none passed (min_score 0.99)"))
+            #expect(!FileManager.default.fileExists(atPath: path))
+            let table = try await env.berthctl(["recorder", "recordings"])
+            #expect(table.stdout.contains("deleted (saving filters: none passed (min_score 0.99))"), "\(table)")
+            _ = world
+        }
+    }
 }
