@@ -41,7 +41,8 @@ import Testing
             ) { "\($0.text(at: 0) ?? ""):\($0.text(at: 1) ?? "")=\($0.text(at: 2) ?? "")" }
         }
         #expect(tags == ["tones:label=tone", "tones:freq_hz=1000", "tones:label=tone", "tones:freq_hz=2000"])
-        // No filter: kept, and the listing says so.
+        // No filter: kept (decided on the loop's pass after the run), and the listing says so.
+        #expect(try await eventually { try store.recording(id: row.id)?.kept == true })
         let listed = try await engine.queryRecordings(sinceUSec: 0, limit: 0, newestFirst: true, includeDeleted: true)
         #expect(listed.count == 1)
         #expect(listed.first?.row.status == "kept")
@@ -131,7 +132,7 @@ import Testing
         let pids = try String(decoding: FileIO.readAll(path: runs, limit: 1 << 16), as: UTF8.self)
             .split(separator: "\n").compactMap { $0.split(separator: " ").last.flatMap { Int32($0) } }
         #expect(pids.count == 2)
-        for pid in pids { #expect(kill(pid, 0) != 0, "processor pid \(pid) outlived its timeout") }
+        for pid in pids { #expect(processIsGone(pid), "processor pid \(pid) outlived its timeout") }
         #expect(
             await eventually {
                 engine.status()["recordings_failed"] == .uint(1) && engine.status()["recordings_kept"] == .uint(1)

@@ -56,7 +56,7 @@ import Testing
             first.signal(SIGKILL)
             _ = try await first.waitForExit()
             // The processor went with the daemon (PR_SET_PDEATHSIG).
-            try await waitUntil("the processor \(cut.pid) is gone", timeout: .seconds(10)) { kill(cut.pid, 0) != 0 }
+            try await waitUntil("the processor \(cut.pid) is gone", timeout: .seconds(10)) { processIsGone(cut.pid) }
 
             try await env.startDaemon()
             _ = try await world.call("StopDeployment")

@@ -93,3 +93,11 @@ func eventually(seconds: Double = 30, _ condition: () throws -> Bool) async reth
     }
     return try condition()
 }
+
+/// True when process `pid` is gone or a zombie (dead; its parent, maybe a subreaper, has not reaped it yet).
+func processIsGone(_ pid: Int32) -> Bool {
+    guard let bytes = try? FileIO.readAll(path: "/proc/\(pid)/stat", limit: 4096) else { return true }
+    let text = String(decoding: bytes, as: UTF8.self)
+    guard let close = text.lastIndex(of: ")") else { return true }
+    return text[close...].dropFirst(2).first == "Z"  // ") Z ..."
+}
