@@ -6,7 +6,9 @@ import Glibc
 struct RecorderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recorder", abstract: "Scheduled audio recording (acoupi): checks, deployments, recordings.",
-        subcommands: [Check.self, RecorderDeploymentCommand.self, Recordings.self, Delete.self, RecordNow.self])
+        subcommands: [
+            Check.self, RecorderDeploymentCommand.self, Recordings.self, Delete.self, Rescan.self, RecordNow.self,
+        ])
 
     static let path = "/org/berth/Berth1/recorder"
     static let interface = "org.berth.Berth1.Recorder"
@@ -79,6 +81,22 @@ struct RecorderCommand: AsyncParsableCommand {
                             "\(f["detections"]?.uint32 ?? 0)", f["path"]?.string ?? "",
                         ]
                     }, empty: "no recordings")
+            }
+        }
+    }
+
+    struct Rescan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that every recording's file exists; mark those removed by hand deleted (missing).")
+        @OptionGroup var bus: BusOptions
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let connection = try BusTarget.resolve(bus).connect()
+                let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Rescan")
+                let missing = reply.first?.uint32 ?? 0
+                if bus.json { return print(JSON.object([("missing", .int(Int64(missing)))]).text) }
+                print(missing == 0 ? "Every recording's file is in place" : "\(missing) recording(s) missing, marked deleted")
             }
         }
     }

@@ -45,6 +45,10 @@ struct RecorderInterface: Sendable {
                 ) { call in
                     try await queryRecordings(call.options(0))
                 },
+                .async("Rescan", out: [BusArg("missing", "u")]) { _ in
+                    let missing = try await named { try await plugin.engine().rescan() }
+                    return [.uint32(UInt32(clamping: missing))]
+                },
                 .async("DeleteRecording", in: [BusArg("id", "s")]) { call in
                     let id = call.string(0)
                     try await named { try await plugin.engine().deleteRecording(id: id) }

@@ -200,6 +200,21 @@ import Testing
         await engine.shutdown()
     }
 
+    /// `Rescan()` notices removed files at once.
+    @Test func rescanMarksRemovedFiles() async throws {
+        let f = try EngineFixture("rescan-now")
+        let engine = f.engine()
+        try await engine.start()
+        let a = try await engine.recordNow(seconds: 0.2)
+        let b = try await engine.recordNow(seconds: 0.2)
+        #expect(try await engine.rescan() == 0)
+        #expect(unlink(a.path) == 0 && unlink(b.path) == 0)
+        #expect(try await engine.rescan() == 2)
+        #expect(try await engine.rescan() == 0)
+        #expect(Set(f.log.deleted.map(\.id)) == [a.id, b.id])
+        await engine.shutdown()
+    }
+
     /// The periodic rescan notices a removed file without any listing.
     @Test func thePeriodicRescanNoticesARemovedFile() async throws {
         let f = try EngineFixture("rescan")

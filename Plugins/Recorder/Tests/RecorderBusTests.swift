@@ -126,6 +126,8 @@ import Testing
             #expect((newestStart ?? 0) >= saved[1].startUSec, "\(newest)")
             // Issue 15: a WAV removed by hand is shown deleted (missing), and said so by a signal.
             #expect(unlink(saved[0].path) == 0)
+            let rescan = try await env.berthctl(["recorder", "rescan"])
+            #expect(rescan.status == 0 && rescan.stdout == "1 recording(s) missing, marked deleted\n", "\(rescan)")
             let table = try await env.berthctl(["recorder", "recordings", "--oldest-first"])
             let line = table.stdout.split(separator: "\n").first { $0.hasPrefix(saved[0].id) } ?? ""
             #expect(line.contains("deleted (missing)"), "\(table)")

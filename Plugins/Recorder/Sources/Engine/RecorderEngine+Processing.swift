@@ -220,6 +220,12 @@ extension RecorderEngine {
         return missing
     }
 
+    /// Checks every recording's file now (`Rescan()`): returns how many were found missing and marked.
+    func rescan() async throws -> Int {
+        let runtime = try requireRuntime()
+        return await reconcileMissing(runtime, only: nil).count
+    }
+
     /// Deletes a recording by a person's choice: the file goes, the row stays marked "deleted by request", queued
     /// runs are canceled. `.notFound` for an unknown id or one already deleted.
     func deleteRecording(id: String) async throws {
