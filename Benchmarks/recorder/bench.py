@@ -43,9 +43,11 @@ class World:
         self.bus = subprocess.Popen(["dbus-daemon", "--config-file", conf, "--nofork", "--print-address"],
                                     stdout=subprocess.PIPE, text=True)
         self.address = self.bus.stdout.readline().strip()
+        # The runtime folder on tmpfs, as XDG_RUNTIME_DIR (/run/user/UID) and systemd's RuntimeDirectory are.
+        self.run_dir = tempfile.mkdtemp(prefix="berth-recbench-run-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         self.env = dict(os.environ, XDG_CONFIG_HOME=f"{root}/config", XDG_STATE_HOME=f"{root}/state",
-                        XDG_RUNTIME_DIR=f"{root}/run", HOME=root, DBUS_SESSION_BUS_ADDRESS=self.address)
-        for d in ["config/berth", "state", "run", "plugins"]:
+                        XDG_RUNTIME_DIR=self.run_dir, HOME=root, DBUS_SESSION_BUS_ADDRESS=self.address)
+        for d in ["config/berth", "state", "plugins"]:
             os.makedirs(f"{root}/{d}", exist_ok=True)
         os.symlink(os.path.abspath(f"{BUILD}/libRecorderPlugin.so"), f"{root}/plugins/libRecorderPlugin.so")
         self.daemon = None
@@ -82,6 +84,7 @@ class World:
         if self.daemon and self.daemon.poll() is None:
             self.daemon.kill()
         self.bus.kill()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def fixture(path, rate, seconds):

@@ -6,7 +6,9 @@ import Glibc
 struct RecorderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recorder", abstract: "Scheduled audio recording (acoupi): checks, deployments, recordings.",
-        subcommands: [Check.self, RecorderDeploymentCommand.self, Recordings.self, RecordNow.self])
+        subcommands: [
+            Check.self, RecorderDeploymentCommand.self, Recordings.self, Delete.self, Rescan.self, RecordNow.self,
+        ])
 
     static let path = "/org/berth/Berth1/recorder"
     static let interface = "org.berth.Berth1.Recorder"
@@ -39,29 +41,82 @@ struct RecorderCommand: AsyncParsableCommand {
 
     struct Recordings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List recordings, oldest first.",
-            discussion: "--since takes microseconds since the epoch, a UTC time (2026-05-01, 2026-05-01T06:30), or an age (90s, 10m, 2h, 3d).")
+            abstract: "List recordings, newest first (--oldest-first to reverse), kept and deleted.",
+            discussion: """
+                -n N shows the newest N (with --oldest-first, the oldest N). STATUS is pending (processing or the \
+                saving filters still to come), kept, or deleted with the reason (saving filters, deleted by request, \
+                low disk, missing: the file was removed by hand). --since takes microseconds since the epoch, a \
+                UTC time (2026-05-01, 2026-05-01T06:30), or an age (90s, 10m, 2h, 3d).
+                """)
         @OptionGroup var bus: BusOptions
         @Option(name: .long, help: "Only recordings that started at or after this time.") var since: String?
         @Option(name: .short, help: "At most this many recordings (0: the daemon's default of 1000).") var n: UInt32 = 0
+        @Flag(name: .long, help: "Oldest first.") var oldestFirst = false
+        @Flag(name: .long, help: "Leave out deleted recordings.") var kept = false
 
         func run() async throws {
             try await CLI.run(bus) {
                 let sinceUSec = try since.map(RecorderTime.parse) ?? 0
                 let connection = try BusTarget.resolve(bus).connect()
+                let options: [(String, DBusValue)] = [
+                    ("since_usec", .uint64(sinceUSec)), ("limit", .uint32(n)), ("newest_first", .bool(!oldestFirst)),
+                    ("include_deleted", .bool(!kept)),
+                ]
                 let reply = try await connection.berth(
-                    RecorderCommand.path, RecorderCommand.interface, "ListRecordings", [.uint64(sinceUSec), .uint32(n)])
-                let rows = (reply.first?.items ?? []).map { $0.items ?? [] }
+                    RecorderCommand.path, RecorderCommand.interface, "QueryRecordings", [.vardict(options)])
+                let rows = (reply.first?.items ?? []).map { $0.stringKeyed ?? [:] }
+                let keys = [
+                    "id", "path", "start_usec", "duration_usec", "sample_rate", "status", "deleted_usec", "reason",
+                    "detections", "processing",
+                ]
                 if bus.json {
-                    return Output.json(
-                        ["id", "path", "start_usec", "duration_usec", "sample_rate"], rows.map { $0.map(JSON.init) })
+                    return Output.json(keys, rows.map { row in keys.map { row[$0].map(JSON.init) ?? .null } })
                 }
                 Output.table(
-                    ["ID", "START (UTC)", "SECONDS", "RATE", "PATH"],
+                    ["ID", "START (UTC)", "SECONDS", "RATE", "STATUS", "DETECTIONS", "PATH"],
                     rows.map { f in
-                        [f[0].string ?? "", RecorderTime.text(f[2].uint64 ?? 0),
-                            String(Double(f[3].uint64 ?? 0) / 1e6), "\(f[4].uint32 ?? 0)", f[1].string ?? ""]
+                        let status = f["status"]?.string ?? ""
+                        let reason = f["reason"]?.string ?? ""
+                        return [
+                            f["id"]?.string ?? "", RecorderTime.text(f["start_usec"]?.uint64 ?? 0),
+                            String(Double(f["duration_usec"]?.uint64 ?? 0) / 1e6), "\(f["sample_rate"]?.uint32 ?? 0)",
+                            status == "deleted" && !reason.isEmpty ? "deleted (\(reason))" : status,
+                            "\(f["detections"]?.uint32 ?? 0)", f["path"]?.string ?? "",
+                        ]
                     }, empty: "no recordings")
+            }
+        }
+    }
+
+    struct Rescan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that every recording's file exists; mark those removed by hand deleted (missing).")
+        @OptionGroup var bus: BusOptions
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let connection = try BusTarget.resolve(bus).connect()
+                let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Rescan")
+                let missing = reply.first?.uint32 ?? 0
+                if bus.json { return print(JSON.object([("missing", .int(Int64(missing)))]).text) }
+                print(missing == 0 ? "Every recording's file is in place" : "\(missing) recording(s) missing, marked deleted")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a recording's file; its row stays, marked \"deleted by request\".")
+        @OptionGroup var bus: BusOptions
+        @Argument(help: "The recording's id (from `berthctl recorder recordings`).") var id: String
+
+        func run() async throws {
+            try await CLI.run(bus) {
+                let connection = try BusTarget.resolve(bus).connect()
+                _ = try await connection.berth(
+                    RecorderCommand.path, RecorderCommand.interface, "DeleteRecording", [.string(id)])
+                if bus.json { return print(JSON.object([("deleted", .string(id))]).text) }
+                print("Recording \(id) deleted")
             }
         }
     }
@@ -131,7 +186,7 @@ enum RecorderJobWaiter {
         let result: String
         do {
             result = try await following.value
-        } catch where heard.canceled {
+        } catch  where heard.canceled {
             result = "canceled"
         }
         if result == "done", let saved = heard.saved { return saved }
@@ -171,7 +226,8 @@ enum RecorderTime {
             let seconds = timegm(&t)
             if seconds >= 0, (1...12).contains(p[1]), (1...31).contains(p[2]) { return UInt64(seconds) * 1_000_000 }
         }
-        throw CLIError("--since \"\(text)\" is not microseconds, a UTC time such as 2026-05-01T06:30, or an age such as 2h")
+        throw CLIError(
+            "--since \"\(text)\" is not microseconds, a UTC time such as 2026-05-01T06:30, or an age such as 2h")
     }
 
     static func text(_ usec: UInt64) -> String {
@@ -179,6 +235,7 @@ enum RecorderTime {
         var t = tm()
         gmtime_r(&seconds, &t)
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday)) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))"
+        return
+            "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday)) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))"
     }
 }

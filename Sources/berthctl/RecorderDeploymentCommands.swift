@@ -63,7 +63,8 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Report the daemon, the workers, the program and the deployment, honestly.",
-            discussion: "Exits 3 when the recorder, its workers or the program is not ok (as systemctl is-active does).")
+            discussion: "Exits 3 when the recorder, its workers or the program is not ok (as systemctl is-active does)."
+        )
         @OptionGroup var bus: BusOptions
 
         func run() async throws {
@@ -110,6 +111,12 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
             let last = text("last_recording")
             lines.append("  recordings: \(text("recordings_count"))\(last.isEmpty ? "" : ", last " + last)")
             lines.append("  overruns:  \(text("overruns")); free: \(text("free_bytes")) bytes")
+            if s["recordings_pending"] != nil {
+                lines.append(
+                    "  processing: \(text("recordings_pending")) pending, \(text("recordings_processed")) processed, "
+                        + "\(text("recordings_failed")) failed; \(text("recordings_kept")) kept, "
+                        + "\(text("recordings_deleted")) deleted")
+            }
             for error in s["errors"]?.items?.compactMap(\.string) ?? [] { lines.append("  error: \(error)") }
             return lines
         }

@@ -19,7 +19,10 @@ struct RecorderInterface: Sendable {
                 },
                 .async(
                     "StartDeployment",
-                    in: [BusArg("name", "s"), BusArg("latitude", "d"), BusArg("longitude", "d"), BusArg("options", "a{sv}")],
+                    in: [
+                        BusArg("name", "s"), BusArg("latitude", "d"), BusArg("longitude", "d"),
+                        BusArg("options", "a{sv}"),
+                    ],
                     out: [BusArg("deployment_id", "s")]
                 ) { call in
                     try await startDeployment(call)
@@ -36,6 +39,20 @@ struct RecorderInterface: Sendable {
                     out: [BusArg("recordings", "a(ssttu)")]
                 ) { call in
                     try await listRecordings(since: call.uint64(0), limit: call.uint32(1))
+                },
+                .async(
+                    "QueryRecordings", in: [BusArg("options", "a{sv}")], out: [BusArg("recordings", "aa{sv}")]
+                ) { call in
+                    try await queryRecordings(call.options(0))
+                },
+                .async("Rescan", out: [BusArg("missing", "u")]) { _ in
+                    let missing = try await named { try await plugin.engine().rescan() }
+                    return [.uint32(UInt32(clamping: missing))]
+                },
+                .async("DeleteRecording", in: [BusArg("id", "s")]) { call in
+                    let id = call.string(0)
+                    try await named { try await plugin.engine().deleteRecording(id: id) }
+                    return []
                 },
                 .async("RecordNow", in: [BusArg("seconds", "d")], out: [BusArg("job_id", "u"), BusArg("job", "o")]) {
                     call in
@@ -59,6 +76,13 @@ struct RecorderInterface: Sendable {
                     "RecordingSaved",
                     [BusArg("id", "s"), BusArg("path", "s"), BusArg("start_usec", "t"), BusArg("seconds", "d")]),
                 BusSignal("Heartbeat", [BusArg("status", "a{sv}")]),
+                BusSignal(
+                    "Detection",
+                    [
+                        BusArg("recording_id", "s"), BusArg("label", "s"), BusArg("score", "d"), BusArg("start_s", "d"),
+                        BusArg("end_s", "d"),
+                    ]),
+                BusSignal("RecordingDeleted", [BusArg("id", "s"), BusArg("reason", "s")]),
             ])
     }
 
@@ -78,13 +102,15 @@ struct RecorderInterface: Sendable {
                     "recorder: StartDeployment has no option \"\(key)\" (known options: force)")
             }
             guard let flag = value.bool else {
-                throw BerthError.invalidArgument("recorder: StartDeployment option \"force\" must be a boolean, got \(value)")
+                throw BerthError.invalidArgument(
+                    "recorder: StartDeployment option \"force\" must be a boolean, got \(value)")
             }
             force = flag
         }
         let (name, latitude, longitude) = (call.string(0), call.double(1), call.double(2))
         let deployment = try await named {
-            try await plugin.engine().startDeployment(name: name, latitude: latitude, longitude: longitude, force: force)
+            try await plugin.engine().startDeployment(
+                name: name, latitude: latitude, longitude: longitude, force: force)
         }
         return [.string(deployment.id)]
     }
@@ -104,17 +130,60 @@ struct RecorderInterface: Sendable {
         ]
     }
 
+    /// `QueryRecordings(a{sv} options) -> aa{sv}`: options `since_usec` (t), `limit` (u, 0: 1000),
+    /// `newest_first` (b, default true), `include_deleted` (b, default true); each recording `id`, `path`,
+    /// `start_usec`, `duration_usec`, `sample_rate`, `status` (pending, kept, deleted), `deleted_usec`, `reason`
+    /// (why it was deleted), `detections` (u), `processing` (as, `processor: state (reason)`).
+    private func queryRecordings(_ options: [String: DBusValue]) async throws -> [DBusValue] {
+        var since: UInt64 = 0
+        var limit: UInt32 = 0
+        var newestFirst = true
+        var includeDeleted = true
+        for (key, value) in options {
+            switch (key, value) {
+            case ("since_usec", .uint64(let v)): since = v
+            case ("limit", .uint32(let v)): limit = v
+            case ("newest_first", .bool(let v)): newestFirst = v
+            case ("include_deleted", .bool(let v)): includeDeleted = v
+            default:
+                throw BerthError.invalidArgument(
+                    "recorder: QueryRecordings option \(BerthError.quote(key)) = \(value) is unknown or of the wrong "
+                        + "type (since_usec t, limit u, newest_first b, include_deleted b)")
+            }
+        }
+        let listed = try await named {
+            try await plugin.engine().queryRecordings(
+                sinceUSec: since, limit: limit, newestFirst: newestFirst, includeDeleted: includeDeleted)
+        }
+        return [
+            .array(
+                element: "a{sv}",
+                listed.map { item in
+                    let row = item.row
+                    return .vardict([
+                        ("id", .string(row.id)), ("path", .string(row.path)),
+                        ("start_usec", .uint64(UInt64(max(0, row.startUSec)))),
+                        ("duration_usec", .uint64(UInt64(max(0, (row.durationSeconds * 1e6).rounded())))),
+                        ("sample_rate", .uint32(UInt32(clamping: row.sampleRate))), ("status", .string(row.status)),
+                        ("deleted_usec", .uint64(UInt64(max(0, row.deletedUSec ?? 0)))),
+                        ("reason", .string(row.deletedReason ?? "")),
+                        ("detections", .uint32(UInt32(clamping: item.detections))),
+                        ("processing", .strings(item.processing)),
+                    ])
+                })
+        ]
+    }
+
     /// Checks the length and the device at once (so a bad call fails as a call), then records in a job whose
     /// `Log` says `saved <id> <path> (<seconds> s)`. Cancelling the job stops the recording early; the audio
     /// captured so far is kept as a file.
     private func recordNow(seconds: Double) async throws -> [DBusValue] {
-        guard seconds.isFinite, seconds > 0, seconds <= 86400 else {
-            throw BerthError.invalidArgument("recorder: RecordNow length \(seconds) s must be above 0 and at most 86400")
-        }
+        let seconds = try await named { try RecorderLimits.recordNow(seconds) }
         let engine = try plugin.engine()
         if engine.state == .recording {
             throw BerthError.busy(
-                "recorder: ALSA PCM \"\(engine.config.device)\" is recording now; RecordNow waits for no one, try later")
+                "recorder: ALSA PCM \"\(engine.config.device)\" is recording now; RecordNow waits for no one, try later"
+            )
         }
         let job = try await context.startJob("record-now") { job in
             job.log("recording \(seconds) s from ALSA PCM \"\(engine.config.device)\"")

@@ -77,7 +77,12 @@ final class RecorderPlugin: BerthPlugin {
     private func run(_ config: RecorderConfig, context: PluginContext) async throws {
         guard let object = state.withLock({ $0.object }) else { return }
         let publisher = RecorderPublisher(object: object)
-        let engine = RecorderEngine(config: config, logger: context.logger, events: publisher.events)
+        // Processor runs keep their supervisor's pids file and their output in the runtime folder (a tmpfs under
+        // systemd and XDG), not on the recordings' storage, which may be an SD card.
+        let engine = RecorderEngine(
+            config: config, logger: context.logger, events: publisher.events,
+            runtimeDirectory: context.runtimeDirectory + "/processing",
+            uplink: UplinkProbe(connection: context.connection, destination: "org.berth.Berth1"))
         publisher.attach(engine)
         try await engine.start()
         state.withLock {

@@ -23,6 +23,14 @@ final class RecorderPublisher: Sendable {
             publish()
             object.emit("RecordingSaved", [.string(id), .string(path), .uint64(start), .double(seconds)])
         }
+        events.detection = { [self] id, d in
+            object.emit(
+                "Detection",
+                [.string(id), .string(d.label), .double(d.score), .double(d.startSeconds), .double(d.endSeconds)])
+        }
+        events.recordingDeleted = { [self] id, reason in
+            object.emit("RecordingDeleted", [.string(id), .string(reason)])
+        }
         events.stateChanged = { [self] _, _ in publish() }
         events.deploymentChanged = { [self] _ in publish() }
         events.heartbeat = { [self] status in

@@ -12,12 +12,28 @@ import Testing
             ("  ", 0.0, 0.0, "needs a name"), ("a", 90.5, 0.0, "latitude 90.5"), ("a", -91, 0, "latitude -91"),
             ("a", .nan, 0, "latitude nan"), ("a", 0, 180.01, "longitude 180.01"),
             ("a", 0, -Double.infinity, "longitude -inf"),
+            // Issue 20: names a listing or a terminal cannot show, and paths.
+            ("pond\nrm -rf", 0, 0, "U+000A at position 5"), ("pond\u{1B}[31m", 0, 0, "U+001B"),
+            ("../../etc", 0, 0, "holds \"/\" at position 3"), ("a\\b", 0, 0, "holds \"\\\""),
+            ("evil\u{202E}txt", 0, 0, "U+202E"), ("zero\u{200B}width", 0, 0, "U+200B"),
+            (String(repeating: "x", count: 256), 0, 0, "has 256 characters; at most 100"),
         ] {
             let error = await #expect(throws: BerthError.self) {
                 try await engine.startDeployment(name: name, latitude: lat, longitude: lon)
             }
             #expect(error?.code == .invalidArgument)
             #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
+        }
+        // A name of 100 printable characters, accents and spaces included, is fine.
+        let long = String(repeating: "é", count: 99) + "!"
+        #expect(try RecorderLimits.deploymentName("  \(long) ") == long)
+        // Issue 20: RecordNow(5e-324) was accepted.
+        for seconds in [Double.leastNonzeroMagnitude, 0.001, -1, 86400.5, .nan, .infinity] {
+            let error = await #expect(throws: BerthError.self) { try await engine.recordNow(seconds: seconds) }
+            #expect(error?.code == .invalidArgument)
+            #expect(
+                error?.message.contains("record-now length \(seconds) s must be between 0.01 and 86400") == true,
+                "\(error?.message ?? "")")
         }
         let stop = await #expect(throws: BerthError.self) { try await engine.stopDeployment() }
         #expect(stop?.code == .notFound)

@@ -131,6 +131,37 @@ import Testing
         #expect(rows.map(\.id) == saved.suffix(rows.count).map(\.id), "the oldest went first")
         #expect(FileIO.fileSize(saved[0].path) == nil)
         #expect(filesUnder(recordings).filter { $0.hasSuffix(".wav") }.count == rows.count)
+        // The rows stay, marked, and RecordingDeleted said so.
+        #expect(f.log.deleted.map(\.id) == saved.prefix(2).map(\.id))
+        #expect(f.log.deleted.allSatisfy { $0.reason == "low disk (delete-oldest)" })
+        let all = try await engine.queryRecordings(sinceUSec: 0, limit: 0, newestFirst: false, includeDeleted: true)
+        #expect(all.prefix(2).map(\.row.deletedReason) == ["low disk (delete-oldest)", "low disk (delete-oldest)"])
+        await engine.shutdown()
+    }
+
+    /// `delete-oldest` never deletes a recording its processors have not finished with: the disk stays short and
+    /// recordings are skipped instead.
+    @Test func lowDiskDeleteOldestSparesRecordingsStillBeingProcessed() async throws {
+        var f = try EngineFixture("oldest-processing")
+        let tones = try ToneFixture(directory: f.dir.path)
+        f.config.minFreeBytes = 50_000
+        f.config.lowDiskPolicy = .deleteOldest
+        let recordings = f.config.storagePath + "/recordings"
+        let capacity: Int64 = 130_000
+        let config = f.toneConfig(tones, processors: [ToneFixture.processor(environment: ["TONES_SLEEP": "60"])])
+        let engine = f.engine(
+            config,
+            freeBytes: { _ in
+                UInt64(max(0, capacity - filesUnder(recordings).reduce(0) { $0 + (FileIO.fileSize($1) ?? 0) }))
+            })
+        try await engine.start()
+        let first = try await engine.recordNow(seconds: 2)  // 32 kB each: room for two above the minimum
+        let second = try await engine.recordNow(seconds: 2)
+        let refused = await #expect(throws: BerthError.self) { try await engine.recordNow(seconds: 2) }
+        #expect(refused?.code == .storageFull, "\(String(describing: refused))")
+        #expect(FileIO.fileSize(first.path) != nil && FileIO.fileSize(second.path) != nil)
+        #expect(f.log.deleted.isEmpty)
+        #expect(await eventually { engine.status()["processors_running"] == .uint(2) })
         await engine.shutdown()
     }
 }

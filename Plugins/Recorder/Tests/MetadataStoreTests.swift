@@ -39,7 +39,7 @@ import Testing
             RecordingRow(
                 id: RecordingID.make(), path: "/x/\(i).wav", startUSec: Int64(i) * 10_000_000, durationSeconds: 3,
                 sampleRate: 48000, channels: 1, deploymentID: nil, sampleFormat: "S16_LE", sizeBytes: 288_044,
-                overruns: i, recovered: i == 4)
+                overruns: i, recovered: i == 4, kept: true)  // no processor, no filter: kept at once
         }
         for row in rows.reversed() { try store.insertRecording(row) }
         #expect(try store.recordings(sinceUSec: 20_000_000, limit: 2) == Array(rows[2..<4]))

@@ -13,7 +13,8 @@ import Testing
             let world = try DaemonWorld(env)
             try env.writeConfig(world.config(["schedule: {duration: 0.2, interval: 60}"]))
             try await env.startDaemon()
-            let empty = try await world.failure("StartDeployment", [.string("  "), .double(0), .double(0), .vardict([])])
+            let empty = try await world.failure(
+                "StartDeployment", [.string("  "), .double(0), .double(0), .vardict([])])
             #expect(empty.name == "org.berth.Berth1.Error.InvalidArgument" && empty.message.contains("needs a name"))
             let latitude = try await world.failure(
                 "StartDeployment", [.string("pond"), .double(91), .double(0), .vardict([])])
@@ -22,6 +23,20 @@ import Testing
             let option = try await world.failure(
                 "StartDeployment", [.string("pond"), .double(1), .double(2), .vardict([("forse", .bool(true))])])
             #expect(option.name == "org.berth.Berth1.Error.InvalidArgument" && option.message.contains("\"forse\""))
+            // Issue 20: a name with a newline and an escape sequence, a path, and a 256-character name.
+            for (name, text) in [
+                ("pond\n\u{1B}[2J", "U+000A at position 5"), ("../../etc/passwd", "holds \"/\" at position 3"),
+                (String(repeating: "n", count: 256), "has 256 characters; at most 100"),
+            ] {
+                let refused = try await world.failure(
+                    "StartDeployment", [.string(name), .double(1), .double(2), .vardict([])])
+                #expect(refused.name == "org.berth.Berth1.Error.InvalidArgument", "\(refused)")
+                #expect(refused.message.hasPrefix("recorder: deployment name \"") && refused.message.contains(text))
+                #expect(!refused.message.contains("\n") && !refused.message.contains("\u{1B}"), "\(refused.message)")
+            }
+            let tiny = try await world.failure("RecordNow", [.double(.leastNonzeroMagnitude)])
+            #expect(tiny.name == "org.berth.Berth1.Error.InvalidArgument", "\(tiny)")
+            #expect(tiny.message.contains("must be between 0.01 and 86400 seconds"), "\(tiny.message)")
             // busctl: longitude out of range.
             let bad = try await env.busctl([
                 "call", "org.berth.Berth1", DaemonWorld.path, DaemonWorld.interface, "StartDeployment", "sdda{sv}",
@@ -41,12 +56,16 @@ import Testing
             #expect(deployment.stringKeyed?["name"]?.unwrapped == .string("pond"))
             #expect(deployment.stringKeyed?["latitude"]?.unwrapped == .double(51.5))
             // A deployment is active: berthctl says so before asking anything.
-            let asked = try await env.berthctl(["recorder", "deployment", "start", "--latitude", "1", "--longitude", "2"])
+            let asked = try await env.berthctl([
+                "recorder", "deployment", "start", "--latitude", "1", "--longitude", "2",
+            ])
             #expect(asked.status != 0 && asked.stderr.contains("a deployment is already active (\"pond\")"), "\(asked)")
             let stop = try await env.berthctl(["recorder", "deployment", "stop"])
             #expect(stop.status == 0 && stop.stdout == "Deployment stopped\n", "\(stop)")
             // berthctl without a terminal: a missing name is an error, not a prompt.
-            let noName = try await env.berthctl(["recorder", "deployment", "start", "--latitude", "1", "--longitude", "2"])
+            let noName = try await env.berthctl([
+                "recorder", "deployment", "start", "--latitude", "1", "--longitude", "2",
+            ])
             #expect(noName.status != 0 && noName.stderr.contains("--name is required"), "\(noName)")
             // On a terminal (script(1) gives berthctl a pty): each answer is checked as it is given; 95 is asked again.
             let tty = try await env.run(
@@ -96,14 +115,40 @@ import Testing
             let ids = listed.compactMap { $0.items?[0].string }
             #expect(Array(ids.prefix(2)) == saved.prefix(2).map(\.id))
             #expect(listed.first?.items?[3] == .uint64(500_000) && listed.first?.items?[4] == .uint32(48000))
-            let json = try await env.berthctl(["recorder", "recordings", "--json", "-n", "1"])
-            #expect(json.status == 0 && json.stdout.contains(saved[0].path), "\(json)")
+            // Issue 15: `-n 1` is the newest recording; --oldest-first gives the oldest.
+            let oldest = try await env.berthctl(["recorder", "recordings", "--json", "-n", "1", "--oldest-first"])
+            #expect(oldest.status == 0 && oldest.stdout.contains(saved[0].path), "\(oldest)")
+            let newest = try await env.berthctl(["recorder", "recordings", "--json", "-n", "1"])
+            #expect(newest.status == 0 && !newest.stdout.contains(saved[0].path), "\(newest)")
+            let newestStart = newest.stdout.split(separator: "\"start_usec\":").last.flatMap {
+                UInt64($0.prefix { $0.isNumber })
+            }
+            #expect((newestStart ?? 0) >= saved[1].startUSec, "\(newest)")
+            // Issue 15: a WAV removed by hand is shown deleted (missing), and said so by a signal.
+            #expect(unlink(saved[0].path) == 0)
+            let rescan = try await env.berthctl(["recorder", "rescan"])
+            #expect(rescan.status == 0 && rescan.stdout == "1 recording(s) missing, marked deleted\n", "\(rescan)")
+            let table = try await env.berthctl(["recorder", "recordings", "--oldest-first"])
+            let line = table.stdout.split(separator: "\n").first { $0.hasPrefix(saved[0].id) } ?? ""
+            #expect(line.contains("deleted (missing)"), "\(table)")
+            #expect(table.stdout.hasPrefix("ID "), "\(table)")
+            let gone = try await signals.wait("RecordingDeleted")
+            #expect(gone.first?.arguments == [.string(saved[0].id), .string("missing")])
+            let after15 = try await world.call("ListRecordings", [.uint64(0), .uint32(0)]).first?.items ?? []
+            #expect(!after15.contains { $0.items?[0].string == saved[0].id })
+            // DeleteRecording through berthctl: the file goes, the row stays.
+            let delete = try await env.berthctl(["recorder", "delete", saved[1].id])
+            #expect(delete.status == 0 && delete.stdout == "Recording \(saved[1].id) deleted\n", "\(delete)")
+            #expect(access(saved[1].path, F_OK) != 0)
+            let twice = try await env.berthctl(["recorder", "delete", saved[1].id])
+            #expect(twice.status != 0 && twice.stderr.contains("already deleted"), "\(twice)")
             // Status: acoupi's headings, honest.
             let status = try await env.berthctl(["recorder", "deployment", "status"])
             #expect(status.status == 0, "\(status)")
-            for line in ["daemon:      status: active", "workers:     status: ok", "program:     status: ok",
-                "deployment:  status: active", "  name:      meadow"]
-            {
+            for line in [
+                "daemon:      status: active", "workers:     status: ok", "program:     status: ok",
+                "deployment:  status: active", "  name:      meadow",
+            ] {
                 #expect(status.stdout.contains(line), "missing \"\(line)\" in\n\(status.stdout)")
             }
             let busctl = try await env.busctl([
@@ -147,10 +192,14 @@ import Testing
     @Test func badConfigLeavesThePluginFailedWithFileKeyAndLine() async throws {
         try await TestEnvironment.with { env in
             let world = try DaemonWorld(env)
-            for (line, key) in [("sample_rate: 0", "sample_rate"), ("channels: 0", "channels"), ("format: U8", "format")] {
+            for (line, key) in [
+                ("sample_rate: 0", "sample_rate"), ("channels: 0", "channels"), ("format: U8", "format"),
+            ] {
                 try env.writeConfig(world.config([line]))
-                let check = try await env.run([TestEnvironment.buildDir + "/berthd", "--check-config", "--plugin-dir",
-                    env.pluginDir])
+                let check = try await env.run([
+                    TestEnvironment.buildDir + "/berthd", "--check-config", "--plugin-dir",
+                    env.pluginDir,
+                ])
                 #expect(check.status != 0, "\(check)")
                 #expect(check.stderr.contains("berth.yaml:9: recorder.\(key): "), "\(check)")
             }

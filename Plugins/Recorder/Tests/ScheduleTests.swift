@@ -37,6 +37,23 @@ private let hour: Int64 = 3_600_000_000
         #expect(!s.isActive(atUSec: utc(2026, 1, 1, 5, 59, 59)))
     }
 
+    /// acoupi's aligned_schedule: every 10 minutes on :00, :10, :20 ... of the local clock, also where the offset is
+    /// not a whole hour (Kathmandu is UTC+05:45; an epoch grid would start at :05, :15 ... there).
+    @Test func recordingsAlignToTheLocalWallClock() throws {
+        for zone in ["UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"] {
+            let s = try schedule([("00:00", "00:00")], zone: zone, duration: 60, interval: 600)
+            let rules = try TimeZoneRules(named: zone)
+            var t = utc(2026, 3, 28, 20, 1, 7)  // through Europe's and Newfoundland's spring change
+            for _ in 0..<300 {
+                let next = try #require(s.nextRecording(afterUSec: t)).start
+                let local = rules.civil(atUSec: next)
+                #expect(local.minute % 10 == 0 && local.second == 0 && next % 1_000_000 == 0, "\(zone): \(local)")
+                #expect(next >= t && next - t <= 600_000_000, "\(zone)")
+                t = next + 1
+            }
+        }
+    }
+
     @Test func overnightWindowSpansMidnight() throws {
         let s = try schedule([("22:00", "04:00")])
         #expect(s.isActive(atUSec: utc(2026, 6, 1, 22)))

@@ -32,6 +32,9 @@ extension RecorderConfig {
         config.retryMaxSeconds = try r.double("retry_max", in: 0.001...86400) ?? config.retryMaxSeconds
         config.paceRealtime = try r.bool("pace_realtime") ?? config.paceRealtime
         config.waitForWriter = try r.bool("wait_for_writer") ?? config.waitForWriter
+        if let processing = try r.reader("processing") { config.processing = try ProcessingConfig.parse(processing) }
+        if let saving = try r.reader("saving") { config.saving = try SavingConfig.parse(saving) }
+        config.rescanIntervalSeconds = try r.double("rescan_interval", in: 1...86400) ?? config.rescanIntervalSeconds
         try r.finish()
         // What the typed accessors cannot see (time zones, schedule windows, contradicting values), at the
         // section's line.

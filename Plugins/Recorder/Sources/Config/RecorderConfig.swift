@@ -40,6 +40,13 @@ struct RecorderConfig: Sendable, Equatable {
     /// Let the capture wait for a writer that is behind instead of dropping audio (`wait_for_writer`): only for
     /// PCMs not paced by hardware, for benchmarks and replays of recordings.
     var waitForWriter = false
+    /// Commands run on each saved recording (`processing`).
+    var processing = ProcessingConfig()
+    /// Which recordings are kept after processing (`saving`).
+    var saving = SavingConfig()
+    /// Seconds between checks that every listed recording's file still exists (`rescan_interval`): a file removed
+    /// by hand is marked deleted with the reason "missing".
+    var rescanIntervalSeconds = 300.0
 
     enum LowDiskPolicy: String, Sendable, Equatable, CaseIterable {
         /// Stop recording (state `error`) until the deployment is restarted.

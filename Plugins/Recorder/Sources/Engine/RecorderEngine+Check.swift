@@ -51,8 +51,26 @@ extension RecorderEngine {
             }) ?? []
         results += storageResults
         results.append(.ok("schedule", describe(resolved.schedule)))
+        if !config.processing.isEmpty { results.append(checkProcessors()) }
         mutable.withLock { $0.lastChecks = results }
         return results
+    }
+
+    /// Each processor's program exists and is executable (a path, or a name found in `PATH`).
+    func checkProcessors() -> CheckResult {
+        var found: [String] = []
+        for processor in config.processing.processors {
+            let program = processor.command[0]
+            let path = program.contains("/") ? program : DetachedProcess.findExecutable(program)
+            guard let path, access(path, X_OK) == 0 else {
+                return .failed(
+                    "processors",
+                    "processor \"\(processor.name)\": \(BerthError.quote(program)) "
+                        + (program.contains("/") ? "is not an executable file" : "was not found in PATH"))
+            }
+            found.append("\(processor.name) (\(path))")
+        }
+        return .ok("processors", found.joined(separator: ", "))
     }
 
     private func checkDevice(_ resolved: ResolvedRecorderConfig) async -> CheckResult {

@@ -7,11 +7,7 @@ extension RecorderEngine {
     func startDeployment(name: String, latitude: Double, longitude: Double, force: Bool = false) async throws
         -> Deployment
     {
-        let name = name.trimmingWhitespace
-        guard !name.isEmpty else { throw BerthError.invalidArgument("a deployment needs a name") }
-        guard name.utf8.count <= 256 else {
-            throw BerthError.invalidArgument("deployment name \"\(name.prefix(40))...\" is longer than 256 bytes")
-        }
+        let name = try RecorderLimits.deploymentName(name)
         guard latitude.isFinite, (-90...90).contains(latitude) else {
             throw BerthError.invalidArgument("latitude \(latitude) is not between -90 and 90")
         }
@@ -85,9 +81,7 @@ extension RecorderEngine {
     /// Records `seconds` now, with or without a deployment, and returns the saved recording. `.busy` while
     /// another recording holds the device; `.storageFull` when the low-disk policy refuses.
     func recordNow(seconds: Double) async throws -> RecordingRow {
-        guard seconds.isFinite, seconds > 0, seconds <= 86400 else {
-            throw BerthError.invalidArgument("record-now length \(seconds) s must be above 0 and at most 86400")
-        }
+        let seconds = try RecorderLimits.recordNow(seconds)
         let runtime = try requireRuntime()
         let format = runtime.resolved.format
         let frames = max(1, format.frames(usec: Int64(seconds * 1e6)))
@@ -115,13 +109,47 @@ extension RecorderEngine {
         return row
     }
 
-    /// Recordings that started at or after `sinceUSec`, oldest first. `limit` 0 means 1000; at most 100000.
+    /// Recordings whose files exist that started at or after `sinceUSec`, oldest first (`ListRecordings`).
+    /// `limit` 0 means 1000; at most 100000. A listed file found gone is marked deleted ("missing") first.
     func listRecordings(sinceUSec: UInt64, limit: UInt32) async throws -> [RecordingRow] {
+        try await queryRecordings(sinceUSec: sinceUSec, limit: limit, newestFirst: false, includeDeleted: false)
+            .map(\.row)
+    }
+
+    /// One recording in a listing, with what processing made of it.
+    struct ListedRecording: Sendable {
+        var row: RecordingRow
+        var detections: Int
+        /// `processor: state (reason)` for each processor run.
+        var processing: [String]
+    }
+
+    /// Recordings that started at or after `sinceUSec`, newest or oldest first, with or without deleted ones.
+    /// Files of the listed rows are checked first: one removed by hand is marked deleted with reason "missing"
+    /// (and `RecordingDeleted` says so), so no listing shows a file that is not there.
+    func queryRecordings(sinceUSec: UInt64, limit: UInt32, newestFirst: Bool, includeDeleted: Bool) async throws
+        -> [ListedRecording]
+    {
         let runtime = try requireRuntime()
         let count = limit == 0 ? 1000 : min(Int(limit), 100_000)
         let since = Int64(clamping: sinceUSec)
+        let store = runtime.store
+        let fetch: @Sendable () throws -> [RecordingRow] = {
+            try store.recordings(
+                sinceUSec: since, limit: count, newestFirst: newestFirst, includeDeleted: includeDeleted)
+        }
+        var rows = try await OSThread.run(name: "berth-rec-db", fetch)
+        if !(await reconcileMissing(runtime, only: rows)).isEmpty {
+            rows = try await OSThread.run(name: "berth-rec-db", fetch)
+        }
+        let listed = rows
         return try await OSThread.run(name: "berth-rec-db") {
-            try runtime.store.recordings(sinceUSec: since, limit: count)
+            let ids = listed.map(\.id)
+            let detections = try store.detectionCounts(recordingIDs: ids)
+            let tasks = try store.taskStates(recordingIDs: ids)
+            return listed.map {
+                ListedRecording(row: $0, detections: detections[$0.id] ?? 0, processing: tasks[$0.id] ?? [])
+            }
         }
     }
 }

@@ -141,6 +141,7 @@ extension RecorderEngine {
             state.recordingsCount += 1
             state.recordingsSinceBeat += 1
         }
+        wakeProcessing()
         events.recordingSaved(row.id, row.path, UInt64(max(0, row.startUSec)), row.durationSeconds)
     }
 

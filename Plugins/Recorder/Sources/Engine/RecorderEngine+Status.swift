@@ -55,6 +55,9 @@ extension RecorderEngine {
         out["low_disk_policy"] = .string(config.lowDiskPolicy.rawValue)
         out["last_heartbeat_usec"] = .uint(UInt64(max(0, s.lastHeartbeatUSec ?? 0)))
         out["errors"] = .strings(s.recentErrors)
+        for (key, value) in s.counts.fields { out["recordings_" + key] = .uint(UInt64(max(0, value))) }
+        out["processors"] = .strings(config.processing.processors.map(\.name))
+        out["processors_running"] = .uint(UInt64(max(0, s.processorsRunning)))
         return out
     }
 
@@ -97,6 +100,7 @@ extension RecorderEngine {
     func heartbeat(_ runtime: Runtime) async -> HeartbeatRow {
         let free = try? await OSThread.run(name: "berth-rec-beat") { try runtime.storage.freeBytes() }
         let now = clock()
+        await refreshCounts(runtime, force: true)
         var row = mutable.withLock { state in
             let overruns = state.finishedOverruns + (state.session?.capture.overruns.load(ordering: .relaxed) ?? 0)
             defer {
@@ -127,7 +131,15 @@ extension RecorderEngine {
             "last_recording_usec": .uint(UInt64(max(0, row.lastRecordingUSec ?? 0))),
         ]
         if let free { status["free_bytes"] = .uint(free) }
+        for (key, value) in mutable.withLock({ $0.counts }).fields { status[key] = .uint(UInt64(max(0, value))) }
         events.heartbeat(status)
         return row
+    }
+}
+
+extension RecordingCounts {
+    /// `pending`, `processed`, `failed`, `kept`, `deleted`.
+    var fields: [(String, Int64)] {
+        [("pending", pending), ("processed", processed), ("failed", failed), ("kept", kept), ("deleted", deleted)]
     }
 }

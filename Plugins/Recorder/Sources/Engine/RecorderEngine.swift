@@ -15,6 +15,10 @@ final class RecorderEngine: Sendable {
     let clock: @Sendable () -> Int64
     let zoneDirectory: String
     let freeBytesProvider: @Sendable (String) throws -> UInt64
+    /// Where processor runs keep their supervisor's state and output files (nil: `<storage>/.processing`).
+    let runtimeDirectory: String?
+    /// Asks the uplink plugin what it still has to deliver (`saving.wait_for_uplink`).
+    let uplink: UplinkProbe?
     /// The configuration built, or why it cannot be: an engine with a bad config still answers `check()` and
     /// `status()`, and refuses to record with `.invalidConfig`.
     let resolved: Result<ResolvedRecorderConfig, BerthError>
@@ -52,6 +56,14 @@ final class RecorderEngine: Sendable {
         var lastChecks: [CheckResult] = []
         var lastHeartbeatUSec: Int64?
         var recovery: [PartialRecovery.Action] = []
+        var processing: ProcessingRuntime?
+        var processingLoop: Task<Void, Never>?
+        var processorsRunning = 0
+        var counts = RecordingCounts()
+        var countsDirty = false
+        var countsReadUSec: Int64?
+        /// The last problem asking the uplink, said once.
+        var uplinkProblem: String?
     }
 
     let mutable = Mutex(State())
@@ -60,8 +72,11 @@ final class RecorderEngine: Sendable {
         config: RecorderConfig, logger: Logger = Logger(label: "berth.recorder"), events: RecorderEvents = .init(),
         clock: @escaping @Sendable () -> Int64 = { Int64(SystemClock.wallUSec()) },
         zoneDirectory: String = TimeZoneRules.defaultDirectory,
-        freeBytesProvider: @escaping @Sendable (String) throws -> UInt64 = FileIO.freeBytes
+        freeBytesProvider: @escaping @Sendable (String) throws -> UInt64 = FileIO.freeBytes,
+        runtimeDirectory: String? = nil, uplink: UplinkProbe? = nil
     ) {
+        self.runtimeDirectory = runtimeDirectory
+        self.uplink = uplink
         self.config = config
         self.logger = logger
         self.events = events
@@ -82,13 +97,22 @@ final class RecorderEngine: Sendable {
         }
         guard claimed else { throw BerthError.busy("the recorder is already started") }
         defer { mutable.withLock { $0.transitioning = false } }
+        let processing = try await makeProcessing(resolved)
         let (runtime, recovery, active, last, count) = try await OSThread.run(name: "berth-rec-open") {
-            [config, logger, freeBytesProvider] in
+            [config, logger, freeBytesProvider, events] in
             try resolved.layout.prepare()
-            let store = try MetadataStore(path: resolved.layout.database)
+            let processors = config.processing.processors.map(\.name)
+            let store = try MetadataStore(
+                path: resolved.layout.database, processors: processors, keepAtInsert: !config.saving.hasFilters)
+            let reopened = try store.reopenInterruptedTasks(
+                processors: processors, atUSec: Int64(SystemClock.wallUSec()))
+            if reopened > 0 {
+                logger.notice("recorder: \(reopened) processor run(s) cut short by the last stop are queued again")
+            }
             let storage = StorageGuard(
                 layout: resolved.layout, store: store, minFreeBytes: config.minFreeBytes, policy: config.lowDiskPolicy,
-                logger: logger, freeBytesProvider: freeBytesProvider)
+                logger: logger, freeBytesProvider: freeBytesProvider,
+                onDeleted: { [events] id, reason in events.recordingDeleted(id, reason) })
             let recovery = try PartialRecovery.run(
                 layout: resolved.layout, store: store, minimumSeconds: config.recoveryMinSeconds, logger: logger)
             _ = try? storage.freeBytes()
@@ -104,6 +128,8 @@ final class RecorderEngine: Sendable {
             state.lastRecording = last
             state.recordingsCount = count
             state.heartbeat = Task { await self.heartbeatLoop(runtime) }
+            state.processing = processing
+            state.processingLoop = Task { await self.processingLoop(runtime, processing) }
         }
         if let active {
             logger.notice("recorder: resuming deployment \"\(active.name)\" (\(active.id))")
@@ -114,18 +140,21 @@ final class RecorderEngine: Sendable {
     /// Stops recording (the file in progress is finished) and the heartbeat. An active deployment stays active
     /// in the database and resumes at the next `start()`.
     func shutdown() async {
-        let (scheduler, heartbeat, session) = mutable.withLock { state in
+        let (scheduler, heartbeat, session, processing) = mutable.withLock { state in
             defer {
                 state.scheduler = nil
                 state.heartbeat = nil
+                state.processingLoop = nil
             }
-            return (state.scheduler, state.heartbeat, state.session)
+            return (state.scheduler, state.heartbeat, state.session, state.processingLoop)
         }
         scheduler?.cancel()
         heartbeat?.cancel()
+        processing?.cancel()
         session?.stop()
         await scheduler?.value
         await heartbeat?.value
+        await processing?.value
         while mutable.withLock({ $0.session != nil }) { try? await Task.sleep(for: .milliseconds(5)) }
         mutable.withLock { $0.runtime = nil }
     }
@@ -164,4 +193,21 @@ final class RecorderEngine: Sendable {
 
     var state: RecorderState { mutable.withLock { $0.state } }
     var activeDeployment: Deployment? { mutable.withLock { $0.deployment } }
+}
+
+extension RecorderEngine {
+    /// The processors' supervisor (one per engine, in its own runtime folder) and the saving policy.
+    func makeProcessing(_ resolved: ResolvedRecorderConfig) async throws -> ProcessingRuntime {
+        let policy = try SavingPolicy(config: config.saving, zone: resolved.schedule.zone)
+        guard !config.processing.isEmpty else {
+            return ProcessingRuntime(config: config.processing, runner: nil, policy: policy)
+        }
+        let folder = runtimeDirectory ?? resolved.layout.storage + "/.processing"
+        let runner = try await OSThread.run(name: "berth-rec-open") { [logger] in
+            try FileIO.makeDirectories(folder + "/output", mode: 0o700)
+            let supervisor = try Supervisor(runtimeDirectory: folder, logger: logger)
+            return ProcessorRunner(supervisor: supervisor, outputFolder: folder + "/output")
+        }
+        return ProcessingRuntime(config: config.processing, runner: runner, policy: policy)
+    }
 }

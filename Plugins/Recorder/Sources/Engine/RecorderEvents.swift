@@ -62,6 +62,10 @@ struct RecorderEvents: Sendable {
     var stateChanged: @Sendable (_ state: RecorderState, _ reason: String?) -> Void = { _, _ in }
     /// A deployment started (non-nil) or stopped (nil).
     var deploymentChanged: @Sendable (_ deployment: Deployment?) -> Void = { _ in }
+    /// A processor's detection, stored.
+    var detection: @Sendable (_ recordingID: String, _ detection: Detection) -> Void = { _, _ in }
+    /// A recording's file was deleted (saving filters, a person's request, low disk, or found missing).
+    var recordingDeleted: @Sendable (_ id: String, _ reason: String) -> Void = { _, _ in }
     /// A heartbeat, with the same fields the database row holds.
     var heartbeat: @Sendable (_ status: [String: StatusValue]) -> Void = { _ in }
 

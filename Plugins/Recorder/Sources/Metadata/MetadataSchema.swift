@@ -49,7 +49,57 @@ enum MetadataSchema {
             errors TEXT NOT NULL
         );
         CREATE INDEX heartbeat_time ON heartbeat (time_usec);
+        """,
+        // Version 2: processing and saving (issue 17). A recording's fate: `kept` NULL while undecided, 1 kept,
+        // 0 deleted by the saving filters; `deleted_usec` and `deleted_reason` once its file is gone (filters, a
+        // person's DeleteRecording, the low-disk policy, or "missing" when it was removed by hand). The queue of
+        // processor runs is `processing_task`, one row per recording and processor, written in the recording's own
+        // transaction. acoupi's `model_output`, `detection` and `predicted_tag` hold what processors found.
         """
+        ALTER TABLE recording ADD COLUMN kept INTEGER;
+        ALTER TABLE recording ADD COLUMN decided_usec INTEGER;
+        ALTER TABLE recording ADD COLUMN deleted_usec INTEGER;
+        ALTER TABLE recording ADD COLUMN deleted_reason TEXT;
+        UPDATE recording SET kept = 1, decided_usec = start_usec;
+        CREATE INDEX recording_undecided ON recording (start_usec) WHERE kept IS NULL AND deleted_usec IS NULL;
+        CREATE TABLE processing_task (
+            recording_id TEXT NOT NULL REFERENCES recording (id),
+            processor TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'canceled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before_usec INTEGER NOT NULL DEFAULT 0,
+            reason TEXT,
+            updated_usec INTEGER NOT NULL,
+            PRIMARY KEY (recording_id, processor)
+        );
+        CREATE INDEX processing_task_open ON processing_task (state, not_before_usec) WHERE state IN ('pending', 'running');
+        CREATE TABLE model_output (
+            id INTEGER PRIMARY KEY,
+            model_name TEXT NOT NULL,
+            recording_id TEXT NOT NULL REFERENCES recording (id),
+            created_on TEXT NOT NULL,
+            UNIQUE (recording_id, model_name)
+        );
+        CREATE TABLE detection (
+            id INTEGER PRIMARY KEY,
+            prediction_type TEXT NOT NULL,
+            start_time_s REAL,
+            end_time_s REAL,
+            low_freq_hz REAL,
+            high_freq_hz REAL,
+            detection_score REAL NOT NULL,
+            model_output_id INTEGER NOT NULL REFERENCES model_output (id)
+        );
+        CREATE INDEX detection_output ON detection (model_output_id);
+        CREATE TABLE predicted_tag (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            confidence_score REAL,
+            detection_id INTEGER NOT NULL REFERENCES detection (id)
+        );
+        CREATE INDEX predicted_tag_detection ON predicted_tag (detection_id);
+        """,
     ]
 }
 
@@ -79,6 +129,14 @@ struct RecordingRow: Sendable, Equatable {
     var overruns: Int
     /// Finished by crash recovery rather than by the writer.
     var recovered: Bool
+    /// The saving filters' decision: nil while undecided (processing or filters pending), true kept, false not.
+    var kept: Bool? = nil
+    /// When the file was deleted, and why ("saving filters: ...", "deleted by request", "low disk", "missing").
+    var deletedUSec: Int64? = nil
+    var deletedReason: String? = nil
+
+    /// `pending`, `kept` or `deleted` (which includes files found missing).
+    var status: String { deletedUSec != nil ? "deleted" : kept == nil ? "pending" : "kept" }
 }
 
 /// One heartbeat: what the recorder was doing, measured rather than assumed.

@@ -1,32 +1,38 @@
 import BerthKit
 
 extension MetadataStore {
-    private static let recordingColumns = """
+    static let recordingColumns = """
         id, path, start_usec, duration_s, samplerate_hz, audio_channels, deployment_id, sample_format, size_bytes,
-        overruns, recovered
+        overruns, recovered, kept, deleted_usec, deleted_reason
         """
 
-    private static func recording(_ row: SQLiteStatement) -> RecordingRow {
-        RecordingRow(
-            id: row.text(at: 0) ?? "", path: row.text(at: 1) ?? "", startUSec: row.int64(at: 2),
-            durationSeconds: row.double(at: 3), sampleRate: row.int(at: 4), channels: row.int(at: 5),
-            deploymentID: row.text(at: 6), sampleFormat: row.text(at: 7) ?? "", sizeBytes: row.int64(at: 8),
-            overruns: row.int(at: 9), recovered: row.int(at: 10) != 0)
-    }
+    static func recording(_ row: SQLiteStatement) -> RecordingRow { recording(offset: 0, row) }
 
+    /// Stores a recording and, in the same transaction, queues it for every processor: a recording is in the
+    /// queue exactly when its row exists, whatever moment a crash picks. With no processor and no saving filter
+    /// it is kept at once.
     func insertRecording(_ r: RecordingRow) throws {
         try access(write: true) { db in
+            let kept: SQLiteValue = keepAtInsert ? .integer(1) : .null
+            let decided: SQLiteValue = keepAtInsert ? .integer(r.startUSec) : .null
             try db.execute(
                 """
                 INSERT INTO recording (id, path, datetime, duration_s, samplerate_hz, audio_channels, deployment_id,
-                    start_usec, sample_format, size_bytes, overruns, recovered)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    start_usec, sample_format, size_bytes, overruns, recovered, kept, decided_usec)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .text(r.id), .text(r.path), .text(Self.text(r.startUSec)), .real(r.durationSeconds),
                     .init(r.sampleRate), .init(r.channels), .init(r.deploymentID), .integer(r.startUSec),
-                    .text(r.sampleFormat), .integer(r.sizeBytes), .init(r.overruns), .init(r.recovered),
+                    .text(r.sampleFormat), .integer(r.sizeBytes), .init(r.overruns), .init(r.recovered), kept, decided,
                 ])
+            for processor in processors {
+                try db.execute(
+                    """
+                    INSERT INTO processing_task (recording_id, processor, state, updated_usec)
+                    VALUES (?, ?, 'pending', ?)
+                    """, [.text(r.id), .text(processor), .integer(r.startUSec)])
+            }
         }
     }
 
@@ -39,18 +45,33 @@ extension MetadataStore {
         }
     }
 
-    /// Recordings that started at or after `sinceUSec`, oldest first, at most `limit`.
+    /// Recordings that started at or after `sinceUSec`, oldest first, at most `limit`, deleted ones included.
     func recordings(sinceUSec: Int64, limit: Int) throws -> [RecordingRow] {
-        try access { db in
+        try recordings(sinceUSec: sinceUSec, limit: limit, newestFirst: false, includeDeleted: true)
+    }
+
+    /// Recordings that started at or after `sinceUSec`: newest first when `newestFirst` (the newest `limit`),
+    /// deleted ones only when `includeDeleted`.
+    func recordings(sinceUSec: Int64, limit: Int, newestFirst: Bool, includeDeleted: Bool) throws -> [RecordingRow] {
+        let order = newestFirst ? "start_usec DESC, id DESC" : "start_usec, id"
+        let deleted = includeDeleted ? "" : "AND deleted_usec IS NULL"
+        return try access { db in
             try db.query(
-                "SELECT \(Self.recordingColumns) FROM recording WHERE start_usec >= ? ORDER BY start_usec, id LIMIT ?",
+                "SELECT \(Self.recordingColumns) FROM recording WHERE start_usec >= ? \(deleted) ORDER BY \(order) LIMIT ?",
                 [.integer(sinceUSec), .init(limit)], row: Self.recording)
         }
     }
 
-    /// The oldest recordings (for the `delete-oldest` low-disk policy).
+    /// The oldest decided recordings whose files still exist (for the `delete-oldest` low-disk policy): a recording
+    /// still waiting for its processors or the saving filters is not among them.
     func oldestRecordings(limit: Int) throws -> [RecordingRow] {
-        try recordings(sinceUSec: .min, limit: limit)
+        try access { db in
+            try db.query(
+                """
+                SELECT \(Self.recordingColumns) FROM recording WHERE deleted_usec IS NULL AND kept IS NOT NULL
+                ORDER BY start_usec, id LIMIT ?
+                """, [.init(limit)], row: Self.recording)
+        }
     }
 
     func latestRecording() throws -> RecordingRow? {
@@ -76,10 +97,27 @@ extension MetadataStore {
         }
     }
 
-    func deleteRecording(id: String) throws {
+    /// Marks a recording's file deleted (the row stays, with the time and the reason) and cancels what was still
+    /// queued for it. False when it was already marked.
+    @discardableResult
+    func markDeleted(id: String, reason: String, atUSec usec: Int64) throws -> Bool {
         try access(write: true) { db in
-            try db.execute("DELETE FROM recording WHERE id = ?", [.text(id)])
+            let changed = try db.execute(
+                "UPDATE recording SET deleted_usec = ?, deleted_reason = ? WHERE id = ? AND deleted_usec IS NULL",
+                [.integer(usec), .text(reason), .text(id)])
+            guard changed > 0 else { return false }
+            try db.execute(
+                """
+                UPDATE processing_task SET state = 'canceled', reason = ?, updated_usec = ?
+                WHERE recording_id = ? AND state IN ('pending', 'running')
+                """, [.text("the recording was deleted: \(reason)"), .integer(usec), .text(id)])
+            return true
         }
+    }
+
+    /// The low-disk policy's deletion: the row stays, marked.
+    func deleteRecording(id: String, reason: String = "low disk (delete-oldest)", atUSec usec: Int64? = nil) throws {
+        try markDeleted(id: id, reason: reason, atUSec: usec ?? Int64(SystemClock.wallUSec()))
     }
 
     // MARK: Heartbeats

@@ -9,9 +9,16 @@ final class MetadataStore: Sendable {
     /// Touched only inside `lock` (the connection is not Sendable; the mutex is what makes this class so).
     nonisolated(unsafe) private let connection: SQLiteDatabase
 
+    /// Processors each new recording is queued for (`processing_task` rows written in the recording's own
+    /// transaction), and whether a new recording is kept at once (no processor and no saving filter).
+    let processors: [String]
+    let keepAtInsert: Bool
+
     /// Opens (creating if needed) and migrates the database.
-    init(path: String) throws {
+    init(path: String, processors: [String] = [], keepAtInsert: Bool = true) throws {
         self.path = path
+        self.processors = processors
+        self.keepAtInsert = keepAtInsert && processors.isEmpty
         let db = try SQLiteDatabase(path: path)
         // A small page cache (256 KiB): the recorder appends and reads recent rows, and the daemon's memory stays
         // flat however large the database grows.

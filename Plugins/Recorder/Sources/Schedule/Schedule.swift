@@ -6,8 +6,9 @@ import BerthKit
 ///
 /// Each local day D and window gives one active period [T(D, start), T(D or D+1, end)), where T maps a wall
 /// time to its first occurrence, and a wall time skipped by a clock change to the moment of the change.
-/// Overlapping or touching periods merge. Recordings start on the grid of multiples of `interval` since the
-/// epoch (so a restart never shifts the grid), and only when the whole recording fits in the period.
+/// Overlapping or touching periods merge. Recordings start on the wall-clock grid of multiples of `interval` in the
+/// schedule's zone (`alignedStart`: :00, :10, :20 ... for 600 s; a restart never shifts it), and only when the whole
+/// recording fits in the period.
 struct Schedule: Sendable, Equatable {
     let windows: [DailyWindow]
     let zone: TimeZoneRules
@@ -73,12 +74,21 @@ struct Schedule: Sendable, Equatable {
         // so only days shortened by a clock change cost a pass.
         for _ in 0..<64 {
             guard let period = period(atOrAfterUSec: from) else { return nil }
-            let start = ceilToMultiple(max(from, period.start), of: intervalUSec)
+            let start = alignedStart(max(from, period.start))
             guard let end = period.end else { return Planned(start: start, duration: durationUSec) }
             if start + durationUSec <= end { return Planned(start: start, duration: durationUSec) }
             from = end
         }
         return nil
+    }
+
+    /// The first start at or after `t` on the wall-clock grid of `interval` in the schedule's zone: multiples of
+    /// the interval since local midnight of the epoch, so an interval of 600 s starts at :00, :10, :20 ... local
+    /// time (acoupi's `aligned_schedule`) also in zones whose offset is not a whole hour (Asia/Kathmandu,
+    /// +05:45). In UTC and whole-hour zones that is the plain epoch grid; a restart never shifts it.
+    func alignedStart(_ t: Int64) -> Int64 {
+        let offset = Int64(zone.utcOffset(atUSec: t)) * 1_000_000
+        return ceilToMultiple(t + offset, of: intervalUSec) - offset
     }
 
     // MARK: Periods

@@ -61,7 +61,8 @@ enum PartialRecovery {
             sampleRate: repair.format.sampleRate, channels: repair.format.channels,
             deploymentID: try store.deployment(activeAtUSec: startUSec)?.id,
             sampleFormat: repair.format.sample.rawValue,
-            sizeBytes: FileIO.fileSize(file.path) ?? 0, overruns: 0, recovered: true)
+            sizeBytes: FileIO.fileSize(file.path) ?? 0, overruns: 0, recovered: true,
+            kept: store.keepAtInsert ? true : nil)
         try store.insertRecording(row)
         try layout.publish(partial: file.path, to: row.path)
         return .finalised(row)

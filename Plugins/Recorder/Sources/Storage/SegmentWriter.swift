@@ -180,7 +180,7 @@ final class SegmentWriter {
                 channels: format.channels, deploymentID: plan.deploymentID, sampleFormat: format.sample.rawValue,
                 sizeBytes: Int64(segment.writer.headerSize) + Int64(segment.writer.dataBytes),
                 overruns: segment.overruns,
-                recovered: false)
+                recovered: false, kept: store.keepAtInsert ? true : nil)
             try store.insertRecording(row)
             try layout.publish(partial: segment.writer.path, to: segment.finalPath)
             result.savedCount += 1

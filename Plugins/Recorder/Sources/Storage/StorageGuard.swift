@@ -14,11 +14,15 @@ final class StorageGuard: Sendable {
     private let observed = Mutex<(free: UInt64?, shortage: String?)>((nil, nil))
     /// Overrides statvfs in tests.
     let freeBytesProvider: @Sendable (String) throws -> UInt64
+    /// Told of each recording `delete-oldest` deleted (id, reason), for `RecordingDeleted`.
+    let onDeleted: @Sendable (String, String) -> Void
 
     init(
         layout: RecordingLayout, store: MetadataStore, minFreeBytes: UInt64, policy: RecorderConfig.LowDiskPolicy,
-        logger: Logger, freeBytesProvider: @escaping @Sendable (String) throws -> UInt64 = FileIO.freeBytes
+        logger: Logger, freeBytesProvider: @escaping @Sendable (String) throws -> UInt64 = FileIO.freeBytes,
+        onDeleted: @escaping @Sendable (String, String) -> Void = { _, _ in }
     ) {
+        self.onDeleted = onDeleted
         self.layout = layout
         self.store = store
         self.minFreeBytes = minFreeBytes
@@ -61,7 +65,9 @@ final class StorageGuard: Sendable {
         }
     }
 
-    /// Deletes the oldest recordings until `needed` bytes are free or none are left; returns the free bytes.
+    /// Deletes the oldest recordings until `needed` bytes are free or none are left; returns the free bytes. Only
+    /// decided recordings are candidates: one still being processed (or not yet judged by the saving filters) is
+    /// never deleted under it.
     private func deleteOldest(until needed: UInt64, free start: UInt64) -> UInt64 {
         var free = start
         while free < needed {
@@ -76,6 +82,7 @@ final class StorageGuard: Sendable {
                     try FileIO.remove(row.path)
                     try store.deleteRecording(id: row.id)
                     logger.notice("recorder: low disk: deleted oldest recording \"\(row.path)\"")
+                    onDeleted(row.id, "low disk (delete-oldest)")
                     free = try freeBytes()
                 } catch {
                     logger.error("recorder: low disk: cannot delete \"\(row.path)\": \(error)")

@@ -11,6 +11,8 @@ final class EventLog: Sendable {
         case state(RecorderState, String?)
         case deployment(String?)
         case heartbeat([String: StatusValue])
+        case detection(recordingID: String, Detection)
+        case deleted(id: String, reason: String)
     }
 
     private struct Waiter {
@@ -24,6 +26,12 @@ final class EventLog: Sendable {
     var saved: [Event] { events.filter { if case .saved = $0 { true } else { false } } }
     var savedPaths: [String] { events.compactMap { if case .saved(_, let path, _, _) = $0 { path } else { nil } } }
     var heartbeats: [[String: StatusValue]] { events.compactMap { if case .heartbeat(let s) = $0 { s } else { nil } } }
+    var detections: [(recordingID: String, detection: Detection)] {
+        events.compactMap { if case .detection(let id, let d) = $0 { (id, d) } else { nil } }
+    }
+    var deleted: [(id: String, reason: String)] {
+        events.compactMap { if case .deleted(let id, let reason) = $0 { (id, reason) } else { nil } }
+    }
     var states: [RecorderState] { events.compactMap { if case .state(let s, _) = $0 { s } else { nil } } }
 
     func append(_ event: Event) {
@@ -60,6 +68,13 @@ final class EventLog: Sendable {
         }
     }
 
+    /// Waits for `RecordingDeleted` of `id`.
+    func waitForDeleted(_ id: String, seconds: Double = 15) async -> Bool {
+        await wait(seconds: seconds) { events in
+            events.contains { if case .deleted(id, _) = $0 { true } else { false } }
+        }
+    }
+
     func waitForState(_ wanted: RecorderState, seconds: Double = 15) async -> Bool {
         await wait(seconds: seconds) { events in
             events.contains { if case .state(wanted, _) = $0 { true } else { false } }
@@ -73,6 +88,8 @@ final class EventLog: Sendable {
         events.stateChanged = { self.append(.state($0, $1)) }
         events.deploymentChanged = { self.append(.deployment($0?.id)) }
         events.heartbeat = { self.append(.heartbeat($0)) }
+        events.detection = { self.append(.detection(recordingID: $0, $1)) }
+        events.recordingDeleted = { self.append(.deleted(id: $0, reason: $1)) }
         return events
     }
 }
