@@ -167,7 +167,11 @@ enum Fleet {
             if let named = try file?.host(name, bus: scan.bus) {
                 hosts.append(named)
             } else {
-                hosts.append(try RemoteHost.parse(name, bus: scan.bus))
+                do {
+                    hosts.append(try RemoteHost.parse(name, bus: scan.bus))
+                } catch let error as BerthError {
+                    throw CLIError(error.message, code: 64)
+                }
             }
         }
         return hosts
