@@ -97,7 +97,9 @@ struct PickupDeployCommand: AsyncParsableCommand {
             // Subscribe first, so the outcome cannot pass before we listen.
             let signals = try await connection.signals(path: PickupCommand.path, interface: PickupCommand.interface)
             let reply =
-                fd
+                BusTarget.resolve(bus).isRemote
+                ? try await deployUpload(connection)
+                : fd
                 ? try await deployDescriptor(connection)
                 : try await connection.pickup(
                     "DeployFile", [.string(FileSystem.absolute(file)), .string(target)], timeout: .seconds(timeout))

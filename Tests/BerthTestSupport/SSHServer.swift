@@ -21,7 +21,8 @@ public final class SSHServer: @unchecked Sendable {
         self.process = process
     }
 
-    public static func start(in dir: String) async throws -> SSHServer {
+    /// `environment`: variables every session gets (sshd's `SetEnv`), e.g. a PATH with the built berthctl.
+    public static func start(in dir: String, environment: [String: String] = [:]) async throws -> SSHServer {
         let sshd = "/usr/sbin/sshd"
         guard FileManager.default.isExecutableFile(atPath: sshd) else {
             throw TestFailure("\(sshd) is not installed (Debian openssh-server; scripts/install-deps)")
@@ -53,6 +54,7 @@ public final class SSHServer: @unchecked Sendable {
                     PermitRootLogin prohibit-password
                     MaxStartups 100
                     LogLevel ERROR
+                    \(environment.isEmpty ? "" : "SetEnv " + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
 
                     """)
             let config = dir + "/ssh_config"

@@ -11,9 +11,13 @@ import Testing
         let bus: PrivateBus
         let daemon: ChildProcess
 
-        init(_ env: TestEnvironment, name: String) async throws {
+        init(_ env: TestEnvironment, name: String, plugins: [String] = []) async throws {
             let root = env.root + "/" + name
             for dir in ["config/berth", "state", "run", "plugins"] { try FileSystem.makeDirectories(root + "/" + dir, mode: 0o700) }
+            for plugin in plugins {
+                try FileManager.default.createSymbolicLink(
+                    atPath: root + "/plugins/" + plugin, withDestinationPath: TestEnvironment.buildDir + "/" + plugin)
+            }
             bus = try await PrivateBus.start(in: root)
             daemon = try ChildProcess.spawn(
                 [TestEnvironment.buildDir + "/berthd", "--address", bus.address, "--plugin-dir", root + "/plugins"],
@@ -151,6 +155,63 @@ import Testing
             // One named host with -H: its bus from hosts.yaml, output as locally.
             let one = try await env.berthctl(["-H", "b", "--ssh-config", ssh.configFile, "plugins"])
             #expect(one.status == 0 && one.stdout == "no plugins loaded\n", "\(one)")
+        }
+    }
+
+    @Test func pickupDeployUploadsTheFileToEveryHost() async throws {
+        try await TestEnvironment.with { env in
+            try env.installPlugins(["libPickupPlugin.so"])
+            try await env.startDaemon()
+            let other = try await OtherHost(env, name: "b", plugins: ["libPickupPlugin.so"])
+            defer { other.stop() }
+            let ssh = try await SSHServer.start(in: env.root + "/ssh")
+            defer { ssh.stop() }
+            try FileSystem.writeAtomically(
+                env.configHome + "/berth/hosts.yaml",
+                text: """
+                    hosts:
+                      a: {ssh: "\(ssh.destination)", address: "\(env.bus.address)"}
+                      b: {ssh: "\(ssh.destination)", address: "\(other.bus.address)"}
+                    groups:
+                      lab: [a, b]
+
+                    """)
+            // A file only this machine has: berthd on each host gets its bytes, not its path.
+            let local = env.root + "/upload"
+            try FileSystem.makeDirectories(local, mode: 0o700)
+            try FileSystem.writeAtomically(local + "/page.html", text: "fleet v1")
+            let deploy = try await env.berthctl(
+                ["--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "deploy", local + "/page.html", "--target", "files"])
+            #expect(deploy.status == 0, "\(deploy)")
+            let lines = deploy.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.count == 3 && lines[1].hasPrefix("a     ok      deployed page.html to files (id ")
+                && lines[2].hasPrefix("b     ok      deployed page.html to files (id "), "\(deploy)")
+            for bus in [env.bus.address, other.bus.address] {
+                let history = try await env.berthctl(["--address", bus, "--json", "pickup", "history"])
+                #expect(history.stdout.contains("\"page.html\"") && history.stdout.contains("\"deployed\""), "\(history)")
+            }
+            // --fd cannot cross SSH: said so, on every host.
+            let fd = try await env.berthctl(
+                ["--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "deploy", "--fd", local + "/page.html"])
+            #expect(fd.status == 1 && fd.stdout.contains("a     failed  --fd passes a descriptor, which cannot cross SSH"), "\(fd)")
+        }
+    }
+
+    @Test func upRunsOnTheHostThroughSSH() async throws {
+        try await TestEnvironment.with { env in
+            try await env.startDaemon()
+            // The host's berthctl is this build's (sshd gives sessions this PATH).
+            let ssh = try await SSHServer.start(
+                in: env.root + "/ssh", environment: ["PATH": TestEnvironment.buildDir + ":/usr/local/bin:/usr/bin:/bin"])
+            defer { ssh.stop() }
+            let local = try await env.berthctl(["--address", env.bus.address, "up"])
+            let there = try await env.berthctl(
+                ["-H", ssh.destination, "--remote-address", env.bus.address, "--ssh-config", ssh.configFile, "up"])
+            #expect(local.status == 0 && local.stdout.hasPrefix("berthd is already running (pid "), "\(local)")
+            #expect(there.status == local.status && there.stdout == local.stdout, "local \(local)\nremote \(there)")
+            let unreachable = try await env.berthctl(
+                ["-H", "127.0.0.1:\(SSHServer.freePort())", "--ssh-config", ssh.configFile, "up"])
+            #expect(unreachable.status == 255 && unreachable.stderr.contains("berthctl: cannot reach 127.0.0.1:"), "\(unreachable)")
         }
     }
 
