@@ -9,6 +9,7 @@ struct PickupCommand: AsyncParsableCommand {
         subcommands: [
             PickupDirsCommand.self, PickupAddCommand.self, PickupRemoveCommand.self, PickupDeployCommand.self,
             PickupHistoryCommand.self, PickupRollbackCommand.self, PickupPauseCommand.self, PickupResumeCommand.self,
+            PickupPullCommand.self,
         ])
 
     static let path = "/org/berth/Berth1/pickup"

@@ -12,28 +12,44 @@ final class PickupPlugin: BerthPlugin {
     /// services and instances are targets: they start first when present (and stop after pickup).
     let dependencies = ["services", "instances"]
     let service = Mutex<PickupService?>(nil)
+    let git = Mutex<(folders: GitFolders, stateDirectory: String)?>(nil)
 
     func validate(config: ConfigNode?) throws { _ = try PickupConfig.parse(config) }
 
     func start(context: PluginContext) async throws {
-        let config = try PickupConfig.parse(context.config)
+        let config = try PickupConfig.parse(context.config).resolvingGit(stateDirectory: context.stateDirectory)
         let targets = DeployTargets(
             peer: { context.peer($0) },
             importConfig: { path in _ = try await context.importConfig(path: path, replace: false, dryRun: false) })
         let service = try PickupService(
             stateDirectory: context.stateDirectory, config: config, targets: targets, logger: context.logger)
-        let object = try await context.export(
-            path: context.objectRoot, interfaces: [PickupInterface.make(service, logger: context.logger)])
+        // Folders fed by git (GitFolders.swift): their clones exist before the watcher adds them.
+        let git = try GitFolders(runtimeDirectory: context.runtimeDirectory, commits: service.gitCommits, logger: context.logger)
+        await git.configure(config)
+        var interface = PickupInterface.make(service, logger: context.logger)
+        interface.methods.append(GitFolders.pullMethod(git, context: context))
+        interface.properties.append(GitFolders.property)
+        let object = try await context.export(path: context.objectRoot, interfaces: [interface])
+        await git.attach(object)
         await service.attach(object)
         try await service.start(config: config)
+        await git.startLoops()
+        self.git.withLock { $0 = (git, context.stateDirectory) }
         self.service.withLock { $0 = service }
         context.logger.info(
             "pickup watches \(service.watcher.directories.count) folders under \(context.stateDirectory)")
     }
 
     func reload(config: ConfigNode?) async throws {
-        let parsed = try PickupConfig.parse(config)
-        await service.withLock { $0 }?.reload(parsed)
+        var parsed = try PickupConfig.parse(config)
+        if let (folders, stateDirectory) = git.withLock({ $0 }) {
+            parsed = parsed.resolvingGit(stateDirectory: stateDirectory)
+            await folders.configure(parsed)
+            await service.withLock { $0 }?.reload(parsed)
+            await folders.startLoops()
+        } else {
+            await service.withLock { $0 }?.reload(parsed)
+        }
     }
 
     func stop() async {
@@ -41,6 +57,10 @@ final class PickupPlugin: BerthPlugin {
             defer { s = nil }
             return s
         }
+        await git.withLock { g -> GitFolders? in
+            defer { g = nil }
+            return g?.folders
+        }?.stop()
         await running?.stop()
     }
 }
