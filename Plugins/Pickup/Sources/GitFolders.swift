@@ -195,6 +195,7 @@ actor GitFolders {
                 throw error
             }
             folders[name]?.commit = fetched
+            publish()
             logger.info("pickup folder \"\(name)\" moved to commit \(fetched) of \(folder.source.url) (\(branch))")
             setError(name, "")
         } catch {
