@@ -145,7 +145,7 @@ struct PickupDeployCommand: AsyncParsableCommand {
             group.addTask {
                 for await signal in signals where signal.arguments.first?.string == id {
                     let f = signal.arguments.map { $0.string ?? "" }
-                    guard f.count == 4, signal.member == "Deployed" || signal.member == "DeployFailed" else { continue }
+                    guard f.count >= 4, signal.member == "Deployed" || signal.member == "DeployFailed" else { continue }
                     return Outcome(
                         id: f[0], name: f[1], target: f[2], status: signal.member == "Deployed" ? "deployed" : "failed",
                         detail: f[3])

@@ -190,6 +190,11 @@ import Testing
                 let history = try await env.berthctl(["--address", bus, "--json", "pickup", "history"])
                 #expect(history.stdout.contains("\"page.html\"") && history.stdout.contains("\"deployed\""), "\(history)")
             }
+            // The outcome comes from the Deployed signal (five arguments since it carries the git commit), not from
+            // the deployment log after its 3 s grace period.
+            let start = ContinuousClock.now
+            let deployedHere = try await env.berthctl(["pickup", "deploy", local + "/page.html", "--target", "files"])
+            #expect(deployedHere.status == 0 && ContinuousClock.now - start < .milliseconds(2500), "\(deployedHere)")
             // --fd cannot cross SSH: said so, on every host.
             let fd = try await env.berthctl(
                 ["--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "deploy", "--fd", local + "/page.html"])
