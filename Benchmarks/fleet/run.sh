@@ -146,6 +146,12 @@ one=$(row "berthctl --hosts one pickup deploy (1 host)" "$deploy_runs" "$bin/ber
 all=$(row "berthctl --hosts all pickup deploy ($hosts hosts)" "$deploy_runs" "$bin/berthctl" --hosts all pickup deploy \
     "$tmp/page.html" --target files)
 awk -v a="$one" -v b="$all" -v n="$hosts" 'BEGIN { printf "ratio %d hosts / 1 host (p50): %.2f (goal <= 2)\n", n, b / a }'
+# The floor on this machine: every "host" is this machine, so both ends of every SSH handshake share its cores.
+sshone="ssh -F $tmp/ssh_config -p $port 127.0.0.1 true"
+ssh1=$(row "baseline: ssh HOST true (1 host)" "$deploy_runs" sh -c "$sshone")
+sshn=$(row "baseline: ssh HOST true x $hosts in parallel" "$deploy_runs" sh -c \
+    "for i in \$(seq $hosts); do $sshone & done; wait")
+awk -v a="$ssh1" -v b="$sshn" -v n="$hosts" 'BEGIN { printf "ratio ssh %d / 1 in parallel (p50): %.2f\n", n, b / a }'
 
 # commit pushed -> every host deployed it (its files/ published/page.txt holds the new text)
 echo "commit pushed -> all $hosts hosts deployed (interval 1 s), 3 runs (ms):" >&2
