@@ -11,9 +11,10 @@ import Testing
         let bus: PrivateBus
         let daemon: ChildProcess
 
-        init(_ env: TestEnvironment, name: String, plugins: [String] = []) async throws {
+        init(_ env: TestEnvironment, name: String, plugins: [String] = [], config: String? = nil) async throws {
             let root = env.root + "/" + name
             for dir in ["config/berth", "state", "run", "plugins"] { try FileSystem.makeDirectories(root + "/" + dir, mode: 0o700) }
+            if let config { try FileSystem.writeAtomically(root + "/config/berth/berth.yaml", text: config) }
             for plugin in plugins {
                 try FileManager.default.createSymbolicLink(
                     atPath: root + "/plugins/" + plugin, withDestinationPath: TestEnvironment.buildDir + "/" + plugin)
@@ -217,6 +218,62 @@ import Testing
             let unreachable = try await env.berthctl(
                 ["-H", "127.0.0.1:\(SSHServer.freePort())", "--ssh-config", ssh.configFile, "up"])
             #expect(unreachable.status == 255 && unreachable.stderr.contains("berthctl: cannot reach 127.0.0.1:"), "\(unreachable)")
+        }
+    }
+
+    @Test func hostsFedByOneGitRemoteConvergeOnOneCommit() async throws {
+        try await TestEnvironment.with { env in
+            let remote = env.root + "/remote.git"
+            let work = env.root + "/work"
+            func git(_ dir: String, _ args: [String]) async throws -> String {
+                let result = try await env.run(
+                    ["git", "-C", dir, "-c", "user.name=berth test", "-c", "user.email=test@berth.invalid"] + args)
+                guard result.status == 0 else { throw TestFailure("git \(args): \(result)") }
+                return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            _ = try await git(env.root, ["init", "-q", "--bare", "-b", "main", remote])
+            _ = try await git(env.root, ["clone", "-q", remote, work])
+            _ = try await git(work, ["checkout", "-q", "-b", "main"])
+            try FileSystem.writeAtomically(work + "/svc.txt", text: "v1")
+            _ = try await git(work, ["add", "-A"])
+            _ = try await git(work, ["commit", "-q", "-m", "v1"])
+            _ = try await git(work, ["push", "-q", "origin", "main"])
+            // An hour's interval: only Pull moves them.
+            let config = "pickup:\n  dirs:\n    site:\n      git: {url: \"\(remote)\", branch: main, interval: 1h}\n      target: files\n"
+            try env.writeConfig(config)
+            try env.installPlugins(["libPickupPlugin.so"])
+            try await env.startDaemon()
+            let other = try await OtherHost(env, name: "b", plugins: ["libPickupPlugin.so"], config: config)
+            defer { other.stop() }
+            let ssh = try await SSHServer.start(in: env.root + "/ssh")
+            defer { ssh.stop() }
+            try FileSystem.writeAtomically(
+                env.configHome + "/berth/hosts.yaml",
+                text: """
+                    hosts:
+                      a: {ssh: "\(ssh.destination)", address: "\(env.bus.address)"}
+                      b: {ssh: "\(ssh.destination)", address: "\(other.bus.address)"}
+                    groups:
+                      lab: [a, b]
+
+                    """)
+            try FileSystem.writeAtomically(work + "/svc.txt", text: "v2")
+            _ = try await git(work, ["commit", "-q", "-am", "v2"])
+            let commit = try await git(work, ["rev-parse", "HEAD"])
+            _ = try await git(work, ["push", "-q", "origin", "main"])
+            let pull = try await env.berthctl(["--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "pull", "site"])
+            #expect(pull.status == 0, "\(pull)")
+            #expect(pull.stdout == """
+                HOST  RESULT  DETAIL
+                a     ok      pickup folder "site" is at commit \(commit)
+                b     ok      pickup folder "site" is at commit \(commit)
+
+                """, "\(pull)")
+            for state in [env.stateHome, env.root + "/b/state"] {
+                try await waitUntil("svc.txt v2 is published on every host") {
+                    (try? String(contentsOfFile: state + "/berth/pickup/published/svc.txt", encoding: .utf8)) == "v2"
+                }
+            }
         }
     }
 
