@@ -27,11 +27,13 @@ enum ChildRun {
         await withCheckedContinuation { continuation in
             do {
                 try OSThread.start(name: "berthctl-host") {
-                    continuation.resume(returning: captureBlocking(path, argv, environment: environment, timeout: timeout))
+                    continuation.resume(
+                        returning: captureBlocking(path, argv, environment: environment, timeout: timeout))
                 }
             } catch {
                 continuation.resume(
-                    returning: Captured(status: 1, stdout: "", stderr: BerthError.wrapping(error).message, timedOut: false))
+                    returning: Captured(
+                        status: 1, stdout: "", stderr: BerthError.wrapping(error).message, timedOut: false))
             }
         }
     }
@@ -40,7 +42,8 @@ enum ChildRun {
         -> Captured
     {
         func failed(_ what: String, _ code: Int32) -> Captured {
-            Captured(status: 1, stdout: "", stderr: "cannot start berthctl for this host: \(what): \(systemErrorText(code))",
+            Captured(
+                status: 1, stdout: "", stderr: "cannot start berthctl for this host: \(what): \(systemErrorText(code))",
                 timedOut: false)
         }
         var out: [Int32] = [-1, -1]
@@ -65,7 +68,8 @@ enum ChildRun {
             cArgv.withUnsafeMutableBufferPointer { argvBuffer in
                 cEnv.withUnsafeMutableBufferPointer { envBuffer in
                     var request = cberth_spawn_request(
-                        path: cPath, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress, cwd: nil, stdin_fd: null,
+                        path: cPath, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress, cwd: nil,
+                        stdin_fd: null,
                         stdout_fd: out[1], stderr_fd: err[1], pdeathsig: SIGKILL)
                     return cberth_spawn(&request, &pid, &step)
                 }
@@ -99,7 +103,8 @@ enum ChildRun {
                 pollfd(fd: open[0] ? out[0] : -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: open[1] ? err[0] : -1, events: Int16(POLLIN), revents: 0),
             ]
-            let ms = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let ms = Int32(
+                clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
             let ready = poll(&fds, 2, ms)
             if ready < 0 && errno != EINTR { break }
             for (i, fd) in [out[0], err[0]].enumerated() where open[i] && fds[i].revents != 0 {
@@ -135,7 +140,8 @@ enum ChildRun {
         kill(-pid, SIGKILL)
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Captured(
-            status: code, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self),
+            status: code, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self),
             timedOut: timedOut)
     }
 
@@ -187,7 +193,8 @@ enum ChildRun {
         await withCheckedContinuation { continuation in
             do {
                 try OSThread.start(name: "berthctl-child") {
-                    continuation.resume(returning: spawnAndWaitBlocking(path, argv, environment: environment, filter: filter))
+                    continuation.resume(
+                        returning: spawnAndWaitBlocking(path, argv, environment: environment, filter: filter))
                 }
             } catch {
                 CLI.printError(BerthError.wrapping(error).message)

@@ -38,7 +38,9 @@ enum Fleet {
         /// and --system.
         var rest: [String] = []
 
-        static let valued = ["-H", "--host", "--hosts", "--remote-address", "--ssh-config", "--host-timeout", "--parallel"]
+        static let valued = [
+            "-H", "--host", "--hosts", "--remote-address", "--ssh-config", "--host-timeout", "--parallel",
+        ]
 
         init(_ arguments: [String]) throws {
             var i = 0
@@ -91,7 +93,8 @@ enum Fleet {
             case "--ssh-config": sshConfig = value
             case "--host-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86400 else {
-                    throw CLIError("--host-timeout \(BerthError.quote(value)): expected seconds from 0 to 86400", code: 64)
+                    throw CLIError(
+                        "--host-timeout \(BerthError.quote(value)): expected seconds from 0 to 86400", code: 64)
                 }
                 hostTimeout = seconds
             default:
@@ -121,7 +124,8 @@ enum Fleet {
             guard scan.remote else { return nil }
             if scan.user && scan.system { throw CLIError("--user and --system exclude each other", code: 64) }
             if scan.address {
-                throw CLIError("--address names a bus on this machine; with -H give the host's bus with --remote-address",
+                throw CLIError(
+                    "--address names a bus on this machine; with -H give the host's bus with --remote-address",
                     code: 64)
             }
             hosts = try resolve(scan)
@@ -288,7 +292,9 @@ enum Fleet {
                 let index = next
                 next += 1
                 let host = hosts[index]
-                let argv = ["berthctl"] + hostArguments(host, scan, timeout: timeout) + (scan.json ? ["--json"] : []) + scan.rest
+                let argv =
+                    ["berthctl"] + hostArguments(host, scan, timeout: timeout) + (scan.json ? ["--json"] : [])
+                    + scan.rest
                 group.addTask {
                     let run = await ChildRun.capture(
                         exe, argv, environment: [childVariable + "=1"], timeout: .milliseconds(Int64(timeout * 1000)))
@@ -305,7 +311,8 @@ enum Fleet {
         print(scan.json ? jsonText(done) : tableText(done), terminator: "")
         let failed = done.filter { !$0.ok }
         guard failed.isEmpty else {
-            CLI.printError("failed on \(failed.count) of \(done.count) hosts: \(failed.map(\.host).joined(separator: ", "))")
+            CLI.printError(
+                "failed on \(failed.count) of \(done.count) hosts: \(failed.map(\.host).joined(separator: ", "))")
             return 1
         }
         return 0
@@ -367,11 +374,13 @@ enum Fleet {
                 outputJSON = JSON.quote(output)
             }
             let error = row.ok ? "" : row.stderr
-            return "{" + [
-                JSON.quote("host") + ":" + JSON.quote(row.host), JSON.quote("result") + ":" + JSON.quote(row.result),
-                JSON.quote("exit") + ":" + String(row.status), JSON.quote("output") + ":" + outputJSON,
-                JSON.quote("error") + ":" + JSON.quote(error),
-            ].joined(separator: ",") + "}"
+            return "{"
+                + [
+                    JSON.quote("host") + ":" + JSON.quote(row.host),
+                    JSON.quote("result") + ":" + JSON.quote(row.result),
+                    JSON.quote("exit") + ":" + String(row.status), JSON.quote("output") + ":" + outputJSON,
+                    JSON.quote("error") + ":" + JSON.quote(error),
+                ].joined(separator: ",") + "}"
         }
         return "[" + items.joined(separator: ",") + "]\n"
     }

@@ -24,7 +24,8 @@ struct HostsFile {
 
     static var defaultPath: String {
         let base =
-            BusTarget.env("XDG_CONFIG_HOME") ?? ((BusTarget.env("HOME") ?? String(cString: getpwuid(getuid()).pointee.pw_dir)) + "/.config")
+            BusTarget.env("XDG_CONFIG_HOME")
+            ?? ((BusTarget.env("HOME") ?? String(cString: getpwuid(getuid()).pointee.pw_dir)) + "/.config")
         return base + "/berth/hosts.yaml"
     }
 
@@ -44,7 +45,9 @@ struct HostsFile {
                 case .mapping, .null:
                     let host = try ConfigReader(entry.value, path: keyPath)
                     let spec = try host.nonEmptyString("ssh") ?? entry.key
-                    var bus: RemoteHost.Bus? = try host.oneOf("bus", ["user", "system"]).map { $0 == "system" ? .system : .user }
+                    var bus: RemoteHost.Bus? = try host.oneOf("bus", ["user", "system"]).map {
+                        $0 == "system" ? .system : .user
+                    }
                     if let address = try host.nonEmptyString("address") {
                         if host.has("bus") { throw host.error("address", "give either bus or address, not both") }
                         bus = .address(address)
@@ -68,7 +71,8 @@ struct HostsFile {
                 }
                 guard case .sequence(let items, _) = entry.value else {
                     throw BerthError.invalidConfig(
-                        at: entry.value.mark, path: keyPath, "expected a list of hosts and groups, got \(entry.value.kindName)")
+                        at: entry.value.mark, path: keyPath,
+                        "expected a list of hosts and groups, got \(entry.value.kindName)")
                 }
                 guard !items.isEmpty else {
                     throw BerthError.invalidConfig(at: entry.value.mark, path: keyPath, "the group has no members")
@@ -90,7 +94,9 @@ struct HostsFile {
         return file
     }
 
-    private static func checked(_ spec: String, mark: ConfigMark, path: String, bus: RemoteHost.Bus?) throws -> RemoteHost {
+    private static func checked(_ spec: String, mark: ConfigMark, path: String, bus: RemoteHost.Bus?) throws
+        -> RemoteHost
+    {
         do {
             return try RemoteHost.parse(spec, bus: bus ?? .user, what: "host")
         } catch let error as BerthError {
@@ -118,7 +124,8 @@ struct HostsFile {
             if groups[member] != nil {
                 if member == group || trail.contains(member) {
                     let cycle = (trail + [group, member]).drop { $0 != member }.joined(separator: " -> ")
-                    throw BerthError.invalidConfig(at: mark, path: "groups." + group, "the group contains itself: \(cycle)")
+                    throw BerthError.invalidConfig(
+                        at: mark, path: "groups." + group, "the group contains itself: \(cycle)")
                 }
                 try expand(member, trail: trail + [group], into: &out, seen: &seen)
                 continue

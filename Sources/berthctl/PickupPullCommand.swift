@@ -19,11 +19,15 @@ struct PickupPullCommand: AsyncParsableCommand {
                 let message = await follower.errorMessage(reply)
                 throw CLIError("pull of pickup folder \"\(name)\" \(result)\(message.isEmpty ? "" : ": " + message)")
             }
-            let rows = try await connection.berthProperty(PickupCommand.path, PickupCommand.interface, "GitFolders").items ?? []
+            let rows =
+                try await connection.berthProperty(PickupCommand.path, PickupCommand.interface, "GitFolders").items
+                ?? []
             let row = rows.map { ($0.items ?? []).map { $0.string ?? "" } }.first { $0.first == name } ?? []
             let commit = row.count > 3 ? row[3] : ""
             if bus.json {
-                print(JSON.object([("name", .string(name)), ("commit", .string(commit)), ("result", .string(result))]).text)
+                print(
+                    JSON.object([("name", .string(name)), ("commit", .string(commit)), ("result", .string(result))])
+                        .text)
             } else {
                 print("pickup folder \"\(name)\" is at commit \(commit)")
             }

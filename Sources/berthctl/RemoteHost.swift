@@ -63,7 +63,8 @@ struct RemoteHost: Sendable, Equatable {
             }
         }
         return RemoteHost(
-            name: name ?? text, spec: text, destination: user.isEmpty ? String(host) : user + "@" + host, port: port.map(String.init),
+            name: name ?? text, spec: text, destination: user.isEmpty ? String(host) : user + "@" + host,
+            port: port.map(String.init),
             bus: bus)
     }
 

@@ -29,13 +29,16 @@ public final class SSHServer: @unchecked Sendable {
         }
         try FileSystem.makeDirectories(dir, mode: 0o700)
         for key in ["host_key", "user_key"] {
-            let keygen = try await Command.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth-test", "-f", dir + "/" + key])
+            let keygen = try await Command.run([
+                "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth-test", "-f", dir + "/" + key,
+            ])
             guard keygen.status == 0 else { throw TestFailure("ssh-keygen: \(keygen)") }
         }
         try FileManager.default.copyItem(atPath: dir + "/user_key.pub", toPath: dir + "/authorized_keys")
         // sshd as root checks for its privilege separation folder (the Debian unit makes it at boot).
         if getuid() == 0 && !FileSystem.exists("/run/sshd") { try FileSystem.makeDirectories("/run/sshd", mode: 0o755) }
-        let hostKey = try (FileSystem.readText(dir + "/host_key.pub") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let hostKey = try (FileSystem.readText(dir + "/host_key.pub") ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         var lastError = ""
         for _ in 0..<5 {
             let port = freePort()

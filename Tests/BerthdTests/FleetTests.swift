@@ -13,7 +13,9 @@ import Testing
 
         init(_ env: TestEnvironment, name: String, plugins: [String] = [], config: String? = nil) async throws {
             let root = env.root + "/" + name
-            for dir in ["config/berth", "state", "run", "plugins"] { try FileSystem.makeDirectories(root + "/" + dir, mode: 0o700) }
+            for dir in ["config/berth", "state", "run", "plugins"] {
+                try FileSystem.makeDirectories(root + "/" + dir, mode: 0o700)
+            }
             if let config { try FileSystem.writeAtomically(root + "/config/berth/berth.yaml", text: config) }
             for plugin in plugins {
                 try FileManager.default.createSymbolicLink(
@@ -23,7 +25,8 @@ import Testing
             daemon = try ChildProcess.spawn(
                 [TestEnvironment.buildDir + "/berthd", "--address", bus.address, "--plugin-dir", root + "/plugins"],
                 environment: [
-                    "XDG_CONFIG_HOME": root + "/config", "XDG_STATE_HOME": root + "/state", "XDG_RUNTIME_DIR": root + "/run",
+                    "XDG_CONFIG_HOME": root + "/config", "XDG_STATE_HOME": root + "/state",
+                    "XDG_RUNTIME_DIR": root + "/run",
                     "DBUS_SESSION_BUS_ADDRESS": bus.address, "HOME": root,
                 ], stdout: root + "/berthd.log", stderr: root + "/berthd.log")
             try await bus.waitForName("org.berth.Berth1", timeout: .seconds(20))
@@ -59,23 +62,30 @@ import Testing
             for command in [["plugins"], ["jobs"], ["plugins", "restart", "nosuch"], ["config", "export"]] {
                 let local = try await env.berthctl(command)
                 let there = try await env.berthctl(remote + command)
-                #expect(there.status == local.status && there.stdout == local.stdout && there.stderr == local.stderr,
+                #expect(
+                    there.status == local.status && there.stdout == local.stdout && there.stderr == local.stderr,
                     "\(command): local \(local)\nremote \(there)")
             }
             // Options after the command, as with every other shared option.
             let status = try await env.berthctl(["status"] + remote)
             #expect(status.status == 0, "\(status)")
-            #expect(status.stdout.contains("running on the bus at \(env.bus.address) on \(ssh.destination) (over SSH)"), "\(status)")
+            #expect(
+                status.stdout.contains("running on the bus at \(env.bus.address) on \(ssh.destination) (over SSH)"),
+                "\(status)")
             #expect(status.stdout.contains("plugins: 1 active of 1"), "\(status)")
             // --json adds the host to every object.
             let local = try await env.berthctl(["--json", "plugins"])
             let there = try await env.berthctl(remote + ["--json", "plugins"])
             #expect(there.status == 0)
-            #expect(there.stdout == local.stdout.replacingOccurrences(of: "[{", with: "[{\"host\":\"\(ssh.destination)\","),
+            #expect(
+                there.stdout == local.stdout.replacingOccurrences(of: "[{", with: "[{\"host\":\"\(ssh.destination)\","),
                 "\(there)")
             // The SSH config may come from the environment instead of --ssh-config.
             let viaEnv = try await env.run(
-                [TestEnvironment.buildDir + "/berthctl", "-H", ssh.destination, "--remote-address", env.bus.address, "plugins"],
+                [
+                    TestEnvironment.buildDir + "/berthctl", "-H", ssh.destination, "--remote-address", env.bus.address,
+                    "plugins",
+                ],
                 environment: ["BERTH_SSH_CONFIG": ssh.configFile])
             let plugins = try await env.berthctl(["plugins"])
             #expect(viaEnv.status == 0 && viaEnv.stdout == plugins.stdout, "\(viaEnv)")
@@ -84,9 +94,14 @@ import Testing
             #expect(restart.status == 0, "\(restart)")
             // A bus that is not there: one error line after ssh's, exit 1.
             let noBus = try await env.berthctl(
-                ["-H", ssh.destination, "--remote-address", "unix:path=\(env.root)/nobus", "--ssh-config", ssh.configFile, "plugins"])
+                [
+                    "-H", ssh.destination, "--remote-address", "unix:path=\(env.root)/nobus", "--ssh-config",
+                    ssh.configFile, "plugins",
+                ])
             #expect(noBus.status == 1)
-            #expect(noBus.stderr.contains("berthctl: cannot reach the bus at unix:path=\(env.root)/nobus on \(ssh.destination) (over SSH)"),
+            #expect(
+                noBus.stderr.contains(
+                    "berthctl: cannot reach the bus at unix:path=\(env.root)/nobus on \(ssh.destination) (over SSH)"),
                 "\(noBus)")
         }
     }
@@ -127,7 +142,9 @@ import Testing
 
             // A host refusing the connection and a host that never answers are failed rows, within the timeout.
             let start = ContinuousClock.now
-            let all = try await env.berthctl(["--hosts", "all", "--host-timeout", "3", "--ssh-config", ssh.configFile, "--json", "plugins"])
+            let all = try await env.berthctl([
+                "--hosts", "all", "--host-timeout", "3", "--ssh-config", ssh.configFile, "--json", "plugins",
+            ])
             let elapsed = ContinuousClock.now - start
             #expect(all.status == 1, "\(all)")
             #expect(all.stderr.hasSuffix("berthctl: failed on 2 of 4 hosts: down, silent\n"), "\(all)")
@@ -149,7 +166,10 @@ import Testing
 
             // Repeated -H, hosts by name or as [USER@]HOST[:PORT]; a bounded run (one at a time) gives the same rows.
             let repeated = try await env.berthctl(
-                ["-H", "a", "-H", "b", "-H", "127.0.0.1:\(refused)", "--parallel", "1", "--ssh-config", ssh.configFile, "jobs"])
+                [
+                    "-H", "a", "-H", "b", "-H", "127.0.0.1:\(refused)", "--parallel", "1", "--ssh-config",
+                    ssh.configFile, "jobs",
+                ])
             #expect(repeated.status == 1, "\(repeated)")
             #expect(repeated.stdout.contains("a                ok      no jobs"), "\(repeated)")
             #expect(repeated.stderr.hasSuffix("failed on 1 of 3 hosts: 127.0.0.1:\(refused)\n"), "\(repeated)")
@@ -182,14 +202,19 @@ import Testing
             try FileSystem.makeDirectories(local, mode: 0o700)
             try FileSystem.writeAtomically(local + "/page.html", text: "fleet v1")
             let deploy = try await env.berthctl(
-                ["--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "deploy", local + "/page.html", "--target", "files"])
+                [
+                    "--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "deploy", local + "/page.html",
+                    "--target", "files",
+                ])
             #expect(deploy.status == 0, "\(deploy)")
             let lines = deploy.stdout.split(separator: "\n").map(String.init)
-            #expect(lines.count == 3 && lines[1].hasPrefix("a     ok      deployed page.html to files (id ")
-                && lines[2].hasPrefix("b     ok      deployed page.html to files (id "), "\(deploy)")
+            #expect(
+                lines.count == 3 && lines[1].hasPrefix("a     ok      deployed page.html to files (id ")
+                    && lines[2].hasPrefix("b     ok      deployed page.html to files (id "), "\(deploy)")
             for bus in [env.bus.address, other.bus.address] {
                 let history = try await env.berthctl(["--address", bus, "--json", "pickup", "history"])
-                #expect(history.stdout.contains("\"page.html\"") && history.stdout.contains("\"deployed\""), "\(history)")
+                #expect(
+                    history.stdout.contains("\"page.html\"") && history.stdout.contains("\"deployed\""), "\(history)")
             }
             // The outcome comes from the Deployed signal (five arguments since it carries the git commit), not from
             // the deployment log after its 3 s grace period.
@@ -199,7 +224,9 @@ import Testing
             // --fd cannot cross SSH: said so, on every host.
             let fd = try await env.berthctl(
                 ["--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "deploy", "--fd", local + "/page.html"])
-            #expect(fd.status == 1 && fd.stdout.contains("a     failed  --fd passes a descriptor, which cannot cross SSH"), "\(fd)")
+            #expect(
+                fd.status == 1 && fd.stdout.contains("a     failed  --fd passes a descriptor, which cannot cross SSH"),
+                "\(fd)")
         }
     }
 
@@ -208,7 +235,8 @@ import Testing
             try await env.startDaemon()
             // The host's berthctl is this build's (sshd gives sessions this PATH).
             let ssh = try await SSHServer.start(
-                in: env.root + "/ssh", environment: ["PATH": TestEnvironment.buildDir + ":/usr/local/bin:/usr/bin:/bin"])
+                in: env.root + "/ssh", environment: ["PATH": TestEnvironment.buildDir + ":/usr/local/bin:/usr/bin:/bin"]
+            )
             defer { ssh.stop() }
             let local = try await env.berthctl(["--address", env.bus.address, "up"])
             let there = try await env.berthctl(
@@ -217,7 +245,9 @@ import Testing
             #expect(there.status == local.status && there.stdout == local.stdout, "local \(local)\nremote \(there)")
             let unreachable = try await env.berthctl(
                 ["-H", "127.0.0.1:\(SSHServer.freePort())", "--ssh-config", ssh.configFile, "up"])
-            #expect(unreachable.status == 255 && unreachable.stderr.contains("berthctl: cannot reach 127.0.0.1:"), "\(unreachable)")
+            #expect(
+                unreachable.status == 255 && unreachable.stderr.contains("berthctl: cannot reach 127.0.0.1:"),
+                "\(unreachable)")
         }
     }
 
@@ -239,7 +269,8 @@ import Testing
             _ = try await git(work, ["commit", "-q", "-m", "v1"])
             _ = try await git(work, ["push", "-q", "origin", "main"])
             // An hour's interval: only Pull moves them.
-            let config = "pickup:\n  dirs:\n    site:\n      git: {url: \"\(remote)\", branch: main, interval: 1h}\n      target: files\n"
+            let config =
+                "pickup:\n  dirs:\n    site:\n      git: {url: \"\(remote)\", branch: main, interval: 1h}\n      target: files\n"
             try env.writeConfig(config)
             try env.installPlugins(["libPickupPlugin.so"])
             try await env.startDaemon()
@@ -261,14 +292,17 @@ import Testing
             _ = try await git(work, ["commit", "-q", "-am", "v2"])
             let commit = try await git(work, ["rev-parse", "HEAD"])
             _ = try await git(work, ["push", "-q", "origin", "main"])
-            let pull = try await env.berthctl(["--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "pull", "site"])
+            let pull = try await env.berthctl([
+                "--hosts", "lab", "--ssh-config", ssh.configFile, "pickup", "pull", "site",
+            ])
             #expect(pull.status == 0, "\(pull)")
-            #expect(pull.stdout == """
-                HOST  RESULT  DETAIL
-                a     ok      pickup folder "site" is at commit \(commit)
-                b     ok      pickup folder "site" is at commit \(commit)
+            #expect(
+                pull.stdout == """
+                    HOST  RESULT  DETAIL
+                    a     ok      pickup folder "site" is at commit \(commit)
+                    b     ok      pickup folder "site" is at commit \(commit)
 
-                """, "\(pull)")
+                    """, "\(pull)")
             for state in [env.stateHome, env.root + "/b/state"] {
                 try await waitUntil("svc.txt v2 is published on every host") {
                     (try? String(contentsOfFile: state + "/berth/pickup/published/svc.txt", encoding: .utf8)) == "v2"
@@ -283,9 +317,15 @@ import Testing
             let cases: [(String, String)] = [
                 ("hosts:\n  a:\n    ssh: pc1\n    adress: x\n", "\(file):4: hosts.a.adress: unknown key \"adress\""),
                 ("groups:\n  a: [b]\n  b: [c, a]\n", "\(file):3: groups.b: the group contains itself: a -> b -> a"),
-                ("groups:\n  lab: [pc1, \"-oProxyCommand=x\"]\n", "\(file):2: groups.lab: member \"-oProxyCommand=x\": a host cannot start with \"-\""),
+                (
+                    "groups:\n  lab: [pc1, \"-oProxyCommand=x\"]\n",
+                    "\(file):2: groups.lab: member \"-oProxyCommand=x\": a host cannot start with \"-\""
+                ),
                 ("groups:\n  lab: pc1\n", "\(file):2: groups.lab: expected a list of hosts and groups, got a string"),
-                ("hosts:\n  pc1: pc1:99999\n", "\(file):2: hosts.pc1: host \"pc1:99999\": the port \"99999\" is not a number from 1 to 65535"),
+                (
+                    "hosts:\n  pc1: pc1:99999\n",
+                    "\(file):2: hosts.pc1: host \"pc1:99999\": the port \"99999\" is not a number from 1 to 65535"
+                ),
                 ("hosts:\n  a: pc1\ngroups:\n  a: [pc2]\n", "\(file):4: groups.a: \"a\" is already the name of a host"),
                 ("hostz: {}\n", "\(file):1: hostz: unknown key \"hostz\""),
             ]
@@ -296,12 +336,16 @@ import Testing
             }
             try FileSystem.writeAtomically(file, text: "groups:\n  lab: [pc1]\n  field: [rec1]\n")
             let unknown = try await env.berthctl(["--hosts", "labs", "status"])
-            #expect(unknown.stderr == "berthctl: --hosts \"labs\": \(file) has no such group (groups: field, lab)\n", "\(unknown)")
+            #expect(
+                unknown.stderr == "berthctl: --hosts \"labs\": \(file) has no such group (groups: field, lab)\n",
+                "\(unknown)")
             // -H values that could be read as ssh options, and a local --address with -H, are usage errors.
             let option = try await env.berthctl(["-H", "-oProxyCommand=touch /tmp/x", "status"])
             #expect(option.status == 64 && option.stderr.contains("a host cannot start with \"-\""), "\(option)")
             let address = try await env.berthctl(["-H", "pc1", "--address", env.bus.address, "status"])
-            #expect(address.status == 64 && address.stderr.contains("with -H give the host's bus with --remote-address"), "\(address)")
+            #expect(
+                address.status == 64 && address.stderr.contains("with -H give the host's bus with --remote-address"),
+                "\(address)")
         }
     }
 }

@@ -172,7 +172,8 @@ actor GitFolders {
                     name, ["fetch", "-q", "--no-tags", "origin", "+refs/heads/\(branch):\(remoteRef)"],
                     what: "git fetch of \(folder.source.url) (branch \(branch))", timeout: .seconds(120))
             }
-            let fetched = try await git(name, ["rev-parse", "--verify", "-q", remoteRef + "^{commit}"], what: "git rev-parse")
+            let fetched = try await git(
+                name, ["rev-parse", "--verify", "-q", remoteRef + "^{commit}"], what: "git rev-parse")
             if fetched == folders[name]?.commit {
                 setError(name, "")
                 return
@@ -228,8 +229,10 @@ actor GitFolders {
 
     private func publish() {
         let rows = folders.sorted { $0.key < $1.key }.map { name, folder -> [DBusValue] in
-            [.string(name), .string(folder.source.url), .string(folder.source.branch), .string(folder.commit),
-             .string(folder.lastError)]
+            [
+                .string(name), .string(folder.source.url), .string(folder.source.branch), .string(folder.commit),
+                .string(folder.lastError),
+            ]
         }
         object?.set("GitFolders", .structs("(sssss)", rows))
     }
@@ -262,7 +265,8 @@ struct GitRunner: Sendable {
         }
     }
 
-    func run(_ name: String, _ argv: [String], environment: [String: String], timeout: Duration) async throws -> Outcome {
+    func run(_ name: String, _ argv: [String], environment: [String: String], timeout: Duration) async throws -> Outcome
+    {
         let serial = Self.counter.withLock { n -> UInt64 in
             n += 1
             return n
@@ -282,7 +286,8 @@ struct GitRunner: Sendable {
         }
         let finished = await withTaskGroup(of: SupervisorSnapshot?.self) { group in
             group.addTask {
-                for await snapshot in process.snapshots() where snapshot.state == .inactive || snapshot.state == .failed {
+                for await snapshot in process.snapshots() where snapshot.state == .inactive || snapshot.state == .failed
+                {
                     return snapshot
                 }
                 return nil

@@ -23,7 +23,8 @@ struct GitSource: Sendable, Equatable {
         }
         let branch = try git.nonEmptyString("branch") ?? defaultBranch
         guard checkBranch(branch) else {
-            throw git.error("branch", "\"\(branch)\" is not a branch name git accepts (no leading -, spaces, .., ~^:?*[\\)")
+            throw git.error(
+                "branch", "\"\(branch)\" is not a branch name git accepts (no leading -, spaces, .., ~^:?*[\\)")
         }
         let interval = try git.duration("interval") ?? defaultInterval
         guard interval >= .milliseconds(100), interval <= .seconds(86400) else {
@@ -34,7 +35,8 @@ struct GitSource: Sendable, Equatable {
     }
 
     static func checkBranch(_ name: String) -> Bool {
-        !name.isEmpty && !name.hasPrefix("-") && !name.hasPrefix("/") && !name.hasSuffix("/") && !name.hasSuffix(".lock")
+        !name.isEmpty && !name.hasPrefix("-") && !name.hasPrefix("/") && !name.hasSuffix("/")
+            && !name.hasSuffix(".lock")
             && !name.contains("..") && !name.contains("@{") && name.utf8.count <= 255
             && !name.contains { " ~^:?*[\\\u{7f}".contains($0) || ($0.asciiValue ?? 32) < 32 }
     }

@@ -93,11 +93,13 @@ import Testing
             try await harness.barrier(in: harness.folder("files"))
             // Two more intervals: nothing deploys again.
             try await Task.sleep(for: .milliseconds(2500))
-            #expect(harness.outcomes(named: "a.txt").count == 2 && harness.outcomes(named: "c.txt").count == 1
-                && harness.outcomes(named: "d.txt").count == 1 && harness.outcomes(named: "b.txt").count == 1,
+            #expect(
+                harness.outcomes(named: "a.txt").count == 2 && harness.outcomes(named: "c.txt").count == 1
+                    && harness.outcomes(named: "d.txt").count == 1 && harness.outcomes(named: "b.txt").count == 1,
                 "\(harness.outcomes.map(\.name))")
-            #expect(deployed.of("a.txt").last?.commit == c2 && deployed.of("c.txt").first?.commit == c2
-                && deployed.of("d.txt").first?.commit == c2)
+            #expect(
+                deployed.of("a.txt").last?.commit == c2 && deployed.of("c.txt").first?.commit == c2
+                    && deployed.of("d.txt").first?.commit == c2)
             let rows = try await harness.deployments()
             #expect(rows.contains { $0[1] == "b.txt" && $0[3] == "undeployed" }, "\(rows)")
 
@@ -143,7 +145,9 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: clone + "/e.txt"))
 
             let unknown = try await env.berthctl(["pickup", "pull", "nosuch"])
-            #expect(unknown.status == 1 && unknown.stderr.contains("pickup has no git folder \"nosuch\" (git folders: site)"),
+            #expect(
+                unknown.status == 1
+                    && unknown.stderr.contains("pickup has no git folder \"nosuch\" (git folders: site)"),
                 "\(unknown)")
         }
     }
