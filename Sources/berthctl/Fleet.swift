@@ -222,7 +222,7 @@ enum Fleet {
     /// One host with `--json`: the same berthctl as a child, each JSON object it prints with `"host"` first.
     static func withHostInJSON(_ host: RemoteHost, _ arguments: [String]) async -> Int32 {
         guard let exe = FileSystem.executablePath() else { return 1 }
-        return await ChildRun.filterStdout(exe, ["berthctl"] + arguments, environment: [childVariable + "=1"]) { line in
+        return await ChildRun.filterStdout(exe, ["berthctl"] + arguments, environment: [childVariable + "=json"]) { line in
             addingHost(host.name, to: line)
         }
     }

@@ -149,7 +149,7 @@ struct RemoteSettings: Sendable, Equatable {
     init(_ options: BusOptions) {
         sshConfig = options.sshConfig ?? BusTarget.env("BERTH_SSH_CONFIG")
         connectTimeout = options.hostTimeout.map { max(1, Int($0.rounded(.up))) }
-        batch = BusTarget.env(Fleet.childVariable) != nil
+        batch = BusTarget.env(Fleet.childVariable) == "1"  // several hosts at once; "json": one host, may prompt
     }
 }
 

@@ -123,10 +123,12 @@ actor GitFolders {
     }
 
     func stop() async {
+        // A git still running is stopped (its run's wait is cancelled, which stops the unit), not waited for.
         for folder in folders.values {
             folder.loop?.cancel()
-            await folder.tail?.value
+            folder.tail?.cancel()
         }
+        for folder in folders.values { await folder.tail?.value }
         folders = [:]
     }
 

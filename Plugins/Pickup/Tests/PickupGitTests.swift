@@ -55,6 +55,10 @@ import Testing
             let c1 = try await git(env, work, ["rev-parse", "HEAD"])
             _ = try await git(env, work, ["push", "-q", "origin", "main"])
 
+            // Subscribed before the daemon starts: the first fetch may deploy before the harness is back.
+            let listener = try env.connect()
+            defer { listener.close() }
+            let deployed = try await Deployments(listener)
             let harness = try await PickupHarness.start(
                 env,
                 config: """
@@ -66,7 +70,6 @@ import Testing
                           undeploy_on_delete: true
 
                     """)
-            let deployed = try await Deployments(harness.client)
             let clone = harness.stateDir + "/git/site"
             // The first fetch deploys the branch; each Deployed names the commit.
             try await harness.waitFor("a.txt")
