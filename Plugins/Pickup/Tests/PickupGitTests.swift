@@ -155,6 +155,49 @@ import Testing
         }
     }
 
+    @Test func sshRemoteDeploysAndAFetchThatHangsDoesNotHoldTheStop() async throws {
+        try await TestEnvironment.with { env in
+            let ssh = try await SSHServer.start(in: env.root + "/ssh")
+            defer { ssh.stop() }
+            let silent = try SilentHost()
+            defer { silent.stop() }
+            // berthd's git uses this test's ssh config (berthd's HOME is the test folder).
+            try FileSystem.writeAtomically(env.root + "/.gitconfig", text: "[core]\n\tsshCommand = ssh -F \(ssh.configFile)\n")
+            let remote = env.root + "/remote.git"
+            let work = env.root + "/work"
+            _ = try await git(env, env.root, ["init", "-q", "--bare", "-b", "main", remote])
+            _ = try await git(env, env.root, ["init", "-q", "-b", "main", work])
+            try Files.write(work + "/x.txt", "x1")
+            _ = try await git(env, work, ["add", "-A"])
+            _ = try await git(env, work, ["commit", "-q", "-m", "x"])
+            _ = try await git(env, work, ["push", "-q", remote, "main"])
+            let harness = try await PickupHarness.start(
+                env,
+                config: """
+                    pickup:
+                      dirs:
+                        viassh:
+                          git: {url: "ssh://127.0.0.1:\(ssh.port)\(remote)", interval: 1s}
+                          target: files
+                        hung:
+                          git: {url: "ssh://127.0.0.1:\(silent.port)/x.git", interval: 1s}
+                          target: files
+
+                    """)
+            try await harness.waitFor("x.txt", timeout: .seconds(20))
+            try await waitUntil("a fetch from the silent host is running") {
+                !FleetProcesses.mentioning("127.0.0.1 -p \(silent.port)").isEmpty
+                    || !FleetProcesses.mentioning("-p \(silent.port) 127.0.0.1").isEmpty
+            }
+            let start = ContinuousClock.now
+            try await harness.stopDaemon()
+            #expect(ContinuousClock.now - start < .seconds(8), "the stop took \(ContinuousClock.now - start)")
+            try await waitUntil("no git or ssh of the silent host is left", timeout: .seconds(5)) {
+                FleetProcesses.mentioning("\(silent.port)").isEmpty
+            }
+        }
+    }
+
     @Test func gitConfigIsStrict() async throws {
         try await TestEnvironment.with { env in
             try env.installPlugins(["libPickupPlugin.so"])
@@ -170,6 +213,21 @@ import Testing
                 let check = try await env.berthctl(["config", "check", env.configFile, "--plugin-dir", env.pluginDir])
                 #expect(check.status != 0 && (check.stdout + check.stderr).contains(message), "\(folder)\n\(check)")
             }
+        }
+    }
+}
+
+/// Processes still running whose command line names `text` (zombies do not count).
+enum FleetProcesses {
+    static func mentioning(_ text: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { $0.allSatisfy(\.isNumber) && $0 != String(getpid()) }.compactMap { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")"), !stat[close...].hasPrefix(") Z"),
+                let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+            else { return nil }
+            let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return line.contains(text) ? "\(pid): \(line)" : nil
         }
     }
 }
