@@ -64,6 +64,9 @@ actor GitFolders {
         }
     }
 
+    /// The source of every git folder, by name.
+    func sources() -> [String: GitSource] { folders.mapValues(\.source) }
+
     func attach(_ object: BusObject) {
         self.object = object
         publish()

@@ -61,3 +61,36 @@ extension PickupConfig {
         return copy
     }
 }
+
+extension GitSource {
+    /// The `git:` mapping as the config writes it (ExportConfig).
+    var node: ConfigNode {
+        let ms = interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000
+        let text = ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms"
+        return .map([("url", .string(url)), ("branch", .string(branch)), ("interval", .plain(text))])
+    }
+
+    /// A `pickup:` export (`PickupConfig.node`) with each git folder's `path`, its clone, given as its `git:`.
+    static func exporting(_ section: ConfigNode, _ sources: [String: GitSource]) -> ConfigNode {
+        guard !sources.isEmpty, case .mapping(let top, let mark) = section else { return section }
+        return .mapping(
+            top.map { entry in
+                guard entry.key == "dirs", case .mapping(let dirs, let dirsMark) = entry.value else { return entry }
+                var copy = entry
+                copy.value = .mapping(
+                    dirs.map { dir in
+                        guard let source = sources[dir.key], case .mapping(let keys, let dirMark) = dir.value else {
+                            return dir
+                        }
+                        var replaced = dir
+                        replaced.value = .mapping(
+                            keys.map { key in
+                                guard key.key == "path" else { return key }
+                                return ConfigEntry(key: "git", keyMark: key.keyMark, value: source.node)
+                            }, dirMark)
+                        return replaced
+                    }, dirsMark)
+                return copy
+            }, mark)
+    }
+}

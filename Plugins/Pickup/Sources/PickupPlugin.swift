@@ -79,19 +79,20 @@ extension PickupPlugin {
     func exportConfig() async -> ConfigNode? {
         guard let service = try? running() else { return nil }
         let folders = service.watcher.directories.filter { $0.origin != .builtin }.sorted { $0.name < $1.name }
-        return folders.isEmpty ? nil : PickupConfig.node(dirs: folders)
+        let sources = await git.withLock { $0 }?.folders.sources() ?? [:]
+        return folders.isEmpty ? nil : GitSource.exporting(PickupConfig.node(dirs: folders), sources)
     }
 
     /// Imported folders are added as with AddDirectory (kept in the database); a changed one is replaced. A folder
     /// from the config file can only be imported unchanged. With `replace`, folders added at run time and not in the
     /// file are removed.
     func planImport(_ section: ConfigNode, replace: Bool) async throws -> [ConfigChange] {
-        try plan(section, replace: replace, try running()).changes
+        try plan(section, replace: replace, try running(), git: await gitSources()).changes
     }
 
     func applyImport(_ section: ConfigNode, replace: Bool) async throws -> [ConfigChange] {
         let service = try running()
-        let (incoming, changes) = try plan(section, replace: replace, service)
+        let (incoming, changes) = try plan(section, replace: replace, service, git: await gitSources())
         for change in changes where change.action != .unchanged {
             if change.action != .create {
                 try await service.engine.deleteSavedDirectory(change.name)
@@ -106,7 +107,9 @@ extension PickupPlugin {
         return changes
     }
 
-    private func plan(_ section: ConfigNode, replace: Bool, _ service: PickupService) throws
+    private func gitSources() async -> [String: GitSource] { await git.withLock { $0 }?.folders.sources() ?? [:] }
+
+    private func plan(_ section: ConfigNode, replace: Bool, _ service: PickupService, git sources: [String: GitSource]) throws
         -> (folders: [PickupDirectory], changes: [ConfigChange])
     {
         if case .mapping(let entries, _) = section,
@@ -115,8 +118,19 @@ extension PickupPlugin {
             throw BerthError.invalidConfig(
                 "\(key.keyMark): pickup.\(key.key) is set in the config file; an import only adds folders (dirs)")
         }
-        let incoming = try PickupConfig.parse(section).dirs
+        var parsed = try PickupConfig.parse(section)
+        if let stateDirectory = git.withLock({ $0 })?.stateDirectory { parsed = parsed.resolvingGit(stateDirectory: stateDirectory) }
+        let incoming = parsed.dirs
         let current = Dictionary(service.watcher.directories.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // A git folder has its clone and fetch loop from the config file: an import can only repeat it unchanged.
+        for folder in incoming where parsed.git[folder.name] != nil {
+            var compared = folder
+            compared.origin = current[folder.name]?.origin ?? .config
+            guard current[folder.name] == compared, sources[folder.name] == parsed.git[folder.name] else {
+                throw BerthError.notSupported(
+                    "pickup folder \"\(folder.name)\" is fed by git; git folders are set in the config file")
+            }
+        }
         var changes: [ConfigChange] = []
         for folder in incoming {
             guard FileSystem.isDirectory(folder.path) else {

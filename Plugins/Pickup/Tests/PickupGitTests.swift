@@ -147,6 +147,23 @@ import Testing
             #expect(folders.first?[3] == c3 && folders.first?[4].contains("has local edits") == true, "\(folders)")
             #expect(!FileManager.default.fileExists(atPath: clone + "/e.txt"))
 
+            // Config as code: the export gives the folder's git source, not its clone; importing it changes nothing,
+            // and a git folder cannot be added or changed by an import.
+            let export = try await env.berthctl(["config", "export"])
+            #expect(
+                export.status == 0 && export.stdout.contains("url: \(remote)") && !export.stdout.contains(clone),
+                "\(export)")
+            try FileSystem.writeAtomically(env.root + "/export.yaml", text: export.stdout)
+            let again = try await env.berthctl(["config", "import", env.root + "/export.yaml"])
+            #expect(again.status == 0, "\(again)")
+            try FileSystem.writeAtomically(
+                env.root + "/other.yaml",
+                text: "pickup:\n  dirs:\n    site:\n      git: {url: /elsewhere.git}\n      target: files\n")
+            let changed = try await env.berthctl(["config", "import", env.root + "/other.yaml"])
+            #expect(
+                changed.status == 1 && changed.stderr.contains("is fed by git; git folders are set in the config file"),
+                "\(changed)")
+
             let unknown = try await env.berthctl(["pickup", "pull", "nosuch"])
             #expect(
                 unknown.status == 1
@@ -162,7 +179,8 @@ import Testing
             let silent = try SilentHost()
             defer { silent.stop() }
             // berthd's git uses this test's ssh config (berthd's HOME is the test folder).
-            try FileSystem.writeAtomically(env.root + "/.gitconfig", text: "[core]\n\tsshCommand = ssh -F \(ssh.configFile)\n")
+            try FileSystem.writeAtomically(
+                env.root + "/.gitconfig", text: "[core]\n\tsshCommand = ssh -F \(ssh.configFile)\n")
             let remote = env.root + "/remote.git"
             let work = env.root + "/work"
             _ = try await git(env, env.root, ["init", "-q", "--bare", "-b", "main", remote])
