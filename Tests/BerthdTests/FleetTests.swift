@@ -173,6 +173,11 @@ import Testing
             #expect(repeated.status == 1, "\(repeated)")
             #expect(repeated.stdout.contains("a                ok      no jobs"), "\(repeated)")
             #expect(repeated.stderr.hasSuffix("failed on 1 of 3 hosts: 127.0.0.1:\(refused)\n"), "\(repeated)")
+            // One silent host with -H: ssh's ConnectTimeout is the host timeout, an error and no hang.
+            let silentStart = ContinuousClock.now
+            let alone = try await env.berthctl(["-H", "silent", "--host-timeout", "2", "--ssh-config", ssh.configFile, "plugins"])
+            #expect(alone.status == 1 && alone.stderr.contains("cannot reach the session bus of silent (over SSH)"), "\(alone)")
+            #expect(ContinuousClock.now - silentStart < .seconds(8))
             // One named host with -H: its bus from hosts.yaml, output as locally.
             let one = try await env.berthctl(["-H", "b", "--ssh-config", ssh.configFile, "plugins"])
             #expect(one.status == 0 && one.stdout == "no plugins loaded\n", "\(one)")
