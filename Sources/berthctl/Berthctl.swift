@@ -15,7 +15,8 @@ enum BerthctlEntry {
             print(BerthVersion.string)
             return
         }
-        if let (status, result) = StatusCommand.runBlocking(arguments) {
+        // Not with -H or --hosts: those go through Fleet (one berthctl per host, or the bus over SSH).
+        if (try? Fleet.Scan(arguments))?.remote == false, let (status, result) = StatusCommand.runBlocking(arguments) {
             guard case .failure(let error) = result else { return }
             Task {
                 do { try await status.report(error) } catch { Berthctl.exit(withError: error) }
@@ -24,6 +25,7 @@ enum BerthctlEntry {
             dispatchMain()
         }
         Task {
+            if let status = await Fleet.run(arguments) { exit(status) }  // several hosts, or -H with --json
             if await !Berthctl.runFast(arguments) { await Berthctl.main(arguments) }
             exit(0)
         }
@@ -108,16 +110,17 @@ struct Berthctl: AsyncParsableCommand {
     /// moving them after it.
     static func movingGlobalOptions(_ arguments: [String]) -> [String] {
         let flags: Set<String> = ["--user", "--system", "--json", "--verbose"]
+        let valued = ["--address", "-H", "--host", "--hosts", "--remote-address", "--ssh-config", "--host-timeout", "--parallel"]
         var moved: [String] = []
         var rest = arguments[...]
         while let first = rest.first {
             if flags.contains(first) {
                 moved.append(first)
                 rest = rest.dropFirst()
-            } else if first == "--address", rest.count >= 2 {
+            } else if valued.contains(first), rest.count >= 2 {
                 moved += rest.prefix(2)
                 rest = rest.dropFirst(2)
-            } else if first.hasPrefix("--address=") {
+            } else if valued.contains(where: { first.hasPrefix($0 + "=") }) || (first.hasPrefix("-H") && first.count > 2) {
                 moved.append(first)
                 rest = rest.dropFirst()
             } else {
@@ -148,8 +151,50 @@ struct BusOptions: ParsableArguments {
     @Flag(name: .long, help: "Show D-Bus error names with errors.")
     var verbose = false
 
+    @Option(
+        name: [.customShort("H"), .customLong("host")],
+        help: ArgumentHelp(
+            "Talk to berthd on this host over SSH (systemd-stdio-bridge): [USER@]HOST[:PORT] or a host of hosts.yaml.",
+            discussion: "Repeatable: several hosts run in parallel, one row per host.", valueName: "host"))
+    var host: [String] = []
+
+    @Option(
+        name: .customLong("hosts"),
+        help: ArgumentHelp("Run on every host of this group of ~/.config/berth/hosts.yaml (repeatable).", valueName: "group"))
+    var groups: [String] = []
+
+    @Option(
+        name: .customLong("remote-address"),
+        help: ArgumentHelp("With -H: the D-Bus address of the bus on the host (systemd-stdio-bridge --bus-path).",
+            valueName: "address"))
+    var remoteAddress: String?
+
+    @Option(
+        name: .customLong("ssh-config"),
+        help: ArgumentHelp("With -H: ssh's config file (ssh -F; default $BERTH_SSH_CONFIG, else the user's SSH config).",
+            valueName: "file"))
+    var sshConfig: String?
+
+    @Option(
+        name: .customLong("host-timeout"),
+        help: ArgumentHelp("With -H: seconds a host has to connect, and with several hosts to finish (default 30).",
+            valueName: "seconds"))
+    var hostTimeout: Double?
+
+    @Option(name: .customLong("parallel"), help: ArgumentHelp("With several hosts: how many run at once (default 16).",
+        valueName: "n"))
+    var parallel: Int?
+
     func validate() throws {
         if user && system { throw ValidationError("--user and --system exclude each other") }
+        if !host.isEmpty && address != nil {
+            throw ValidationError("--address names a bus on this machine; with -H give the host's bus with --remote-address")
+        }
+        if remoteAddress != nil && host.isEmpty && groups.isEmpty { throw ValidationError("--remote-address needs -H") }
+        if host.count > 1 || !groups.isEmpty {
+            throw ValidationError("several hosts are run one berthctl per host; give -H and --hosts before the command")
+        }
+        if let name = host.first { _ = try RemoteHost.resolve(name, self) }
     }
 }
 
@@ -173,7 +218,7 @@ enum CLI {
             throw ExitCode(error.code)
         } catch let error as DBusError {
             var text = describe(error, options)
-            if SystemdProbe.meansNoAnswer(error), let why = await SystemdProbe.explain(BusTarget.resolve(options)) {
+            if SystemdProbe.meansNoAnswer(error), !BusTarget.resolve(options).isRemote, let why = await SystemdProbe.explain(BusTarget.resolve(options)) {
                 text += "; " + why
             }
             printError(text)
@@ -190,7 +235,16 @@ enum CLI {
         var text: String
         switch error.name {
         case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
-            text = "berthd is not running on \(BusTarget.resolve(options).description) (start it with `berthctl up`)"
+            let target = BusTarget.resolve(options)
+            let up = if case .remote(let host, _) = target { "berthctl -H \(host.name) up" } else { "berthctl up" }
+            text = "berthd is not running on \(target.description) (start it with `\(up)`)"
+        case _ where BusTarget.resolve(options).isRemote && error.name.hasPrefix("org.freedesktop.DBus.Error.")
+            && ["NoReply", "Timeout", "Disconnected"].contains(error.name.dropFirst(27)):
+            // ssh or systemd-stdio-bridge ended: ssh says why on stderr (refused, authentication, no such command).
+            let ended = error.name == "org.freedesktop.DBus.Error.Disconnected" || error.message.contains("terminated")
+            text = "cannot reach \(BusTarget.resolve(options).description): "
+                + (ended ? "the connection ended (ssh could not connect or log in, or systemd-stdio-bridge could not "
+                    + "reach the bus there)" : "no answer in time (\(error.message))")
         case "org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Timeout":
             let target = BusTarget.resolve(options)
             if let pid = DaemonProbe.lockHolder(target.lockFile), pid > 0 {

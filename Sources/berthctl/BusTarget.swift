@@ -7,6 +7,8 @@ enum BusTarget: CustomStringConvertible {
     case address(String)
     case system
     case session
+    /// A bus on another host, reached over SSH (`-H`).
+    case remote(RemoteHost, RemoteSettings)
     /// No bus found; `privateSocket` is where `berthctl up` would create one.
     case none(privateSocket: String)
 
@@ -31,6 +33,12 @@ enum BusTarget: CustomStringConvertible {
     }
 
     static func resolve(_ options: BusOptions) -> BusTarget {
+        if let name = options.host.first {
+            // validate() has parsed it; a hosts.yaml that changed since is read as it is now.
+            let host = (try? RemoteHost.resolve(name, options))
+                ?? RemoteHost(name: name, spec: name, destination: name, port: nil, bus: .user)
+            return .remote(host, RemoteSettings(options))
+        }
         if let address = options.address { return .address(address) }
         if options.system { return .system }
         if env("DBUS_SESSION_BUS_ADDRESS") != nil { return .session }
@@ -44,15 +52,19 @@ enum BusTarget: CustomStringConvertible {
         case .address(let a): .address(a)
         case .system: .system
         case .session: .session
+        case .remote(let host, let settings): .address(host.busAddress(settings))
         case .none: nil
         }
     }
+
+    var isRemote: Bool { if case .remote = self { true } else { false } }
 
     var description: String {
         switch self {
         case .address(let a): "the bus at \(a)"
         case .system: "the system bus"
         case .session: "the session bus"
+        case .remote(let host, _): host.description
         case .none: "no bus"
         }
     }

@@ -9,6 +9,7 @@ struct PickupCommand: AsyncParsableCommand {
         subcommands: [
             PickupDirsCommand.self, PickupAddCommand.self, PickupRemoveCommand.self, PickupDeployCommand.self,
             PickupHistoryCommand.self, PickupRollbackCommand.self, PickupPauseCommand.self, PickupResumeCommand.self,
+            PickupPullCommand.self,
         ])
 
     static let path = "/org/berth/Berth1/pickup"
@@ -100,7 +101,9 @@ struct PickupDeployCommand: AsyncParsableCommand {
             // Subscribe first, so the outcome cannot pass before we listen.
             let signals = try await connection.signals(path: PickupCommand.path, interface: PickupCommand.interface)
             let reply =
-                fd
+                BusTarget.resolve(bus).isRemote
+                ? try await deployUpload(connection)
+                : fd
                 ? try await deployDescriptor(connection)
                 : try await connection.pickup(
                     "DeployFile", [.string(FileSystem.absolute(file)), .string(target)], timeout: .seconds(timeout))
@@ -145,7 +148,7 @@ struct PickupDeployCommand: AsyncParsableCommand {
             group.addTask {
                 for await signal in signals where signal.arguments.first?.string == id {
                     let f = signal.arguments.map { $0.string ?? "" }
-                    guard f.count == 4, signal.member == "Deployed" || signal.member == "DeployFailed" else { continue }
+                    guard f.count >= 4, signal.member == "Deployed" || signal.member == "DeployFailed" else { continue }
                     return Outcome(
                         id: f[0], name: f[1], target: f[2], status: signal.member == "Deployed" ? "deployed" : "failed",
                         detail: f[3])

@@ -83,6 +83,7 @@ struct UpCommand: AsyncParsableCommand {
         case .address(let address): argv += ["--address", address]
         case .system: argv.append("--system")
         case .session, .none: break
+        case .remote: throw CLIError("berthd starts on its own host: `berthctl -H HOST up` runs `berthctl up` there over ssh")
         }
         if BusTarget.env("XDG_RUNTIME_DIR") == nil, !target.isSystem { argv += ["--runtime-dir", BusTarget.runtimeDir] }
         argv += daemonArg

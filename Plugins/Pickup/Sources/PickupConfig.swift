@@ -11,6 +11,7 @@ import BerthKit
 ///       dirs:
 ///         NAME: {path: /abs/path, target: services, patterns: ["*.yaml"], recursive: false,
 ///                undeploy_on_delete: false, markers: false, ignore: ["*.bak"]}
+///         NAME: {git: {url: URL, branch: main, interval: 60s}, target: services}   # instead of path
 struct PickupConfig: Sendable, Equatable {
     var keepVersions = 5
     var settle: Duration = .milliseconds(5)
@@ -20,6 +21,8 @@ struct PickupConfig: Sendable, Equatable {
     /// this limit, never a read of it into memory.
     var maxArtifactBytes = PickupConfig.defaultMaxArtifactBytes
     var dirs: [PickupDirectory] = []
+    /// The folders fed by git, by name.
+    var git: [String: GitSource] = [:]
 
     static func parse(_ node: ConfigNode?, path: String = "pickup") throws -> PickupConfig {
         var config = PickupConfig()
@@ -42,7 +45,10 @@ struct PickupConfig: Sendable, Equatable {
                     throw dirs.error(
                         entry.key, "a folder name must be letters, digits, - _ . and not a built-in folder's name")
                 }
-                let folder = try dir.required("path", dir.nonEmptyString)
+                let git = try GitSource.parse(dir)  // a folder fed by git: its path is its clone (GitSource.swift)
+                if git != nil && dir.has("path") { throw dir.error("path", "a git folder's path is its clone; give git or path") }
+                let folder = try git.map { _ in GitSource.unresolvedPath(entry.key) } ?? dir.required("path", dir.nonEmptyString)
+                config.git[entry.key] = git
                 guard folder.hasPrefix("/") else {
                     throw dir.error("path", "must be an absolute path, got \"\(folder)\"")
                 }

@@ -112,7 +112,11 @@ enum PickupInterface {
             ],
             signals: [
                 BusSignal(
-                    "Deployed", [BusArg("id", "s"), BusArg("name", "s"), BusArg("target", "s"), BusArg("sha256", "s")]),
+                    "Deployed",
+                    [
+                        BusArg("id", "s"), BusArg("name", "s"), BusArg("target", "s"), BusArg("sha256", "s"),
+                        BusArg("commit", "s"),
+                    ]),
                 BusSignal(
                     "DeployFailed",
                     [BusArg("id", "s"), BusArg("name", "s"), BusArg("target", "s"), BusArg("error", "s")]),

@@ -16,6 +16,8 @@ final class PickupService: Sendable {
     let engine: PickupEngine
     let watcher: FolderWatcher
     let stateDirectory: String
+    /// The commit of each git folder's clone, for `Deployed` (GitFolders.swift).
+    let gitCommits = GitCommits()
     private let continuation: AsyncStream<PickupWork>.Continuation
     private let consumer: Mutex<Task<Void, Never>?> = Mutex(nil)
     private let object = Mutex<BusObject?>(nil)
@@ -84,7 +86,10 @@ final class PickupService: Sendable {
             if record.status == .deployed {
                 busObject.emit(
                     "Deployed",
-                    [.string(String(record.id)), .string(record.name), .string(record.target), .string(record.sha256)])
+                    [
+                        .string(String(record.id)), .string(record.name), .string(record.target), .string(record.sha256),
+                        .string(self.gitCommits.commit(forSource: record.source)),
+                    ])
             } else {
                 busObject.emit(
                     "DeployFailed",

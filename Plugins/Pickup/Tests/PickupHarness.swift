@@ -67,7 +67,7 @@ final class PickupHarness: Sendable {
         let t = Task { [weak self] in
             for await signal in stream {
                 let f = signal.arguments.map { $0.string ?? "" }
-                guard f.count == 4 else { continue }
+                guard f.count >= 4 else { continue }  // Deployed has the git commit fifth
                 self?.seen.withLock {
                     $0.append(
                         Outcome(ok: signal.member == "Deployed", id: f[0], name: f[1], target: f[2], detail: f[3]))
