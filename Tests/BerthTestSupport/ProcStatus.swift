@@ -8,3 +8,20 @@ public func procStatusKiB(_ pid: Int32, _ field: String) -> Int? {
     else { return nil }
     return Int(line.split(separator: " ").dropFirst().first ?? "")
 }
+
+/// Kills (SIGKILL) every process whose environment holds `entry` (`XDG_RUNTIME_DIR=<a test world's folder>`): what a
+/// test world started and that outlived its daemon, such as a service's grandchildren when berthd was killed with
+/// SIGKILL (its next start would sweep them; a finished test has no next start). Returns how many were killed.
+@discardableResult
+public func killProcesses(withEnvironment entry: String) -> Int {
+    let wanted = Array(entry.utf8)[...]
+    var killed = 0
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = Int32(name), pid != getpid(),
+            let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
+            [UInt8](data).split(separator: 0).contains(where: { $0.elementsEqual(wanted) })
+        else { continue }
+        if kill(pid, SIGKILL) == 0 { killed += 1 }
+    }
+    return killed
+}

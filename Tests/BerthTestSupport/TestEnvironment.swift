@@ -113,6 +113,9 @@ public final class TestEnvironment: @unchecked Sendable {
 
     func tearDown() async {
         for daemon in lock.withLock({ daemons }) { daemon.kill() }
+        // Whatever the daemons started and that outlived them (a service's grandchildren after SIGKILL) goes too:
+        // everything berth starts here inherits this world's environment.
+        killProcesses(withEnvironment: "XDG_RUNTIME_DIR=" + runtimeDir)
         bus.stop()
         try? FileManager.default.removeItem(atPath: root)
     }
