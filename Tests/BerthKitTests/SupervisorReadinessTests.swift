@@ -1,3 +1,4 @@
+import BerthTestSupport
 import Glibc
 import Testing
 
@@ -49,7 +50,7 @@ import Testing
     @Test(.timeLimit(.minutes(1))) func tcpReadinessWaitsForTheListener() async throws {
         let (supervisor, dir) = try Support.makeSupervisor()
         defer { Support.removeTree(dir) }
-        let port = Support.freePort()
+        let port = UInt16(freePort())
         let unit = supervisor.process(
             ProcessSpec(
                 name: "http", argv: ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1"],

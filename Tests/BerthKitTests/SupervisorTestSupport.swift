@@ -44,23 +44,6 @@ enum SupervisorTestSupport {
         return ProcStat.all().filter { $0.processGroup == pgid && (includingZombies || !$0.isZombie) }
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago.
-    static func freePort() -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length)
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        return UInt16(bigEndian: address.sin_port)
-    }
-
     static var now: UInt64 { cberth_now_monotonic_usec() }
 }
 

@@ -41,7 +41,7 @@ public final class SSHServer: @unchecked Sendable {
             in: .whitespacesAndNewlines)
         var lastError = ""
         for _ in 0..<5 {
-            let port = freePort()
+            let port = UInt16(freePort())
             try FileSystem.writeAtomically(
                 dir + "/sshd_config",
                 text: """
@@ -96,22 +96,6 @@ public final class SSHServer: @unchecked Sendable {
 
     public func stop() { process.terminate() }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago.
-    public static func freePort() -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length)
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        return UInt16(bigEndian: address.sin_port)
-    }
 }
 
 /// A host that is up but does not answer: a TCP socket on 127.0.0.1 that listens and never accepts, so ssh

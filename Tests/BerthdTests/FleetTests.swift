@@ -116,7 +116,7 @@ import Testing
             defer { ssh.stop() }
             let silent = try SilentHost()
             defer { silent.stop() }
-            let refused = SSHServer.freePort()
+            let refused = freePort()
             try FileSystem.writeAtomically(
                 env.configHome + "/berth/hosts.yaml",
                 text: """
@@ -249,7 +249,7 @@ import Testing
             #expect(local.status == 0 && local.stdout.hasPrefix("berthd is already running (pid "), "\(local)")
             #expect(there.status == local.status && there.stdout == local.stdout, "local \(local)\nremote \(there)")
             let unreachable = try await env.berthctl(
-                ["-H", "127.0.0.1:\(SSHServer.freePort())", "--ssh-config", ssh.configFile, "up"])
+                ["-H", "127.0.0.1:\(freePort())", "--ssh-config", ssh.configFile, "up"])
             #expect(
                 unreachable.status == 255 && unreachable.stderr.contains("berthctl: cannot reach 127.0.0.1:"),
                 "\(unreachable)")

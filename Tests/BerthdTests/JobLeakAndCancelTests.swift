@@ -82,19 +82,8 @@ import Testing
             defer { client.close() }
             let root = "/org/berth/Berth1/services"
             // Never ready: nothing listens on the port (bound here and not listened on, so nobody else takes it).
-            let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let (blocker, port) = boundLoopbackSocket()
             defer { close(blocker) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                    _ = bind(blocker, pointer, length)
-                    return getsockname(blocker, pointer, &length)
-                }
-            }
-            let port = UInt16(bigEndian: address.sin_port)
             _ = try await client.call(
                 "org.berth.Berth1", root, "org.berth.Berth1.Services", "Define",
                 [.string("slow"), .string("{ exec: [sleep, \"300\"], ready: \"tcp:\(port)\", start_timeout: 120s }")])

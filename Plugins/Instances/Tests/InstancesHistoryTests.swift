@@ -180,7 +180,7 @@ struct PrivateNginx {
         try FileManager.default.createDirectory(atPath: env.root + "/frontend", withIntermediateDirectories: true)
         try FileSystem.writeAtomically(
             env.root + "/frontend/web.conf", text: "upstream berth_web { server 127.0.0.1:1; }\n")
-        let port = InstancesNginxTests.freePort()
+        let port = freePort()
         let conf = prefix + "/nginx.conf"
         try FileSystem.writeAtomically(
             conf,

@@ -9,21 +9,6 @@ import Testing
 /// none of them and switch the answers from v1 to v2. With BERTH_BENCH=1 it also prints the figures that
 /// Benchmarks/instances/RESULTS.md reports.
 @Suite(.serialized) struct InstancesNginxTests {
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     @Test func rollingDeployThroughNginxLosesNoRequest() async throws {
         let bench = ProcessInfo.processInfo.environment["BERTH_BENCH"] == "1"
         try await TestEnvironment.with { env in
@@ -32,7 +17,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: env.root + "/frontend", withIntermediateDirectories: true)
             try FileSystem.writeAtomically(
                 env.root + "/frontend/web.conf", text: "upstream berth_web { server 127.0.0.1:1; }\n")
-            let nginxPort = Self.freePort()
+            let nginxPort = freePort()
             let conf = prefix + "/nginx.conf"
             try FileSystem.writeAtomically(
                 conf,
