@@ -18,7 +18,13 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
     }
 
     func validate(config: ConfigNode?) throws {
-        _ = try ServicesConfig.parse(config, logDirectory: "/", defined: state.withLock { $0 }?.definedNames ?? [])
+        let registry = state.withLock { $0 }
+        let parsed = try ServicesConfig.parse(config, logDirectory: "/", defined: registry?.definedNames ?? [])
+        if let registry {
+            try ServiceGraph.check(registry.effective(config: parsed, defined: registry.definedEntries))
+        } else {
+            try ServiceGraph.check(Dictionary(parsed.units.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
+        }
     }
 
     func start(context: PluginContext) async throws {
@@ -29,6 +35,7 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
         let object = try await context.export(
             path: context.objectRoot, interfaces: [ServicesInterface.services(registry)])
         registry.attach(servicesObject: object)
+        registry.startProcessRefresher()
         state.withLock { $0 = registry }
         let defined = Set(store.loadAll(logger: context.logger).map(\.0.name))
         let config = try ServicesConfig.parse(context.config, logDirectory: store.logDirectory, defined: defined)
@@ -114,9 +121,10 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
         for change in changes where change.action == .delete {
             try await registry.remove(name: change.name, sender: nil)
         }
-        for name in incoming.autolaunch {
-            if let unit = try? registry.unit(name), unit.process.snapshot.state == .inactive { registry.launch(unit) }
-        }
+        registry.launch(
+            incoming.autolaunch.filter { name in
+                (try? registry.unit(name)).map { $0.process.snapshot.state == .inactive } ?? false
+            })
         return changes
     }
 }

@@ -11,7 +11,8 @@ extension SupervisedProcess {
             if core.log == nil, let path = spec.logPath {
                 core.log = try LogFile(path: path, maxBytes: spec.logMaxBytes, keep: spec.logKeep)
             }
-            var extra: [String: String] = [:]
+            // The marker every descendant inherits (Supervisor+Marker): found even after it leaves the group.
+            var extra: [String: String] = [Supervisor.markerVariable: supervisor.marker(spec.name)]
             if spec.readiness == .notify {
                 notify = try NotifySocket(path: supervisor.makeNotifySocketPath())
                 extra["NOTIFY_SOCKET"] = notify!.path
