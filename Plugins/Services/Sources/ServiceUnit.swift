@@ -169,9 +169,10 @@ final class ServiceUnit: Sendable {
             return true
         }
         guard taken else { return }
-        object.set("LockedBy", .string(sender))
+        // The holder as errors name it (the program and pid), known before the lock shows.
         let text = await Self.describePeer(sender, connection: connection)
         state.withLock { s in if s.lockOwner == sender { s.lockOwnerText = text } }
+        object.set("LockedBy", .string(sender))
         do {
             let tracker = try await connection.trackPeer(sender) { [weak self] in self?.release(owner: sender) }
             let keep = state.withLock { s -> Bool in
