@@ -22,7 +22,7 @@ struct PickupDirectory: Sendable, Equatable {
         self.path = path
         self.target = target
         self.patterns = patterns ?? NameRules.defaultPatterns(target: target)
-        self.recursive = recursive || target == "instances"
+        self.recursive = recursive || target == "instances" || target == "services"  // services: code subfolders
         self.undeployOnDelete = undeployOnDelete
         self.markers = markers
         self.origin = origin
@@ -30,6 +30,7 @@ struct PickupDirectory: Sendable, Equatable {
 
     /// The target of a file at `relative` (a path inside the folder), or nil when that file deploys nowhere.
     func target(forRelative relative: String) -> String? {
+        if let code = serviceCodeTarget(forRelative: relative) { return code }  // PickupEngine+ServiceCode
         let parts = relative.split(separator: "/").map(String.init)
         guard let file = parts.last, !NameRules.isIgnored(file), NameRules.matches(file, patterns: patterns) else {
             return nil

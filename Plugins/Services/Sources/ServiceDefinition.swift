@@ -134,20 +134,11 @@ struct ServiceDefinition: Sendable, Equatable {
         if let signal = try reader.oneOf("reload_signal", reloadSignals.map(\.0)) {
             reloadSignal = reloadSignals.first { $0.0 == signal }!.1
         }
-        // A service with deployed code (pickup target service:NAME) and no workdir runs in its `current` release.
-        if spec.workingDirectory == nil, FileSystem.isDirectory(codeDirectory(logDirectory: logDirectory, name) + "/current") {
-            spec.workingDirectory = codeDirectory(logDirectory: logDirectory, name) + "/current"
-        }
         try checkExecutable(spec, reader)
         try reader.finish()
         return ServiceDefinition(
             name: name, description: description, endpoint: endpoint, spec: spec, node: node.strippingMarks(),
             after: lists["after"] ?? [], requires: lists["requires"] ?? [], reloadSignal: reloadSignal, origin: origin)
-    }
-
-    /// `<state dir>/services/code/NAME`: the releases of a service's deployed code and its `current` link.
-    static func codeDirectory(logDirectory: String, _ name: String) -> String {
-        FileSystem.directoryName(logDirectory) + "/code/" + name
     }
 
     /// Parses a spec given as YAML text (Define, pickup): a mapping with the keys of a `units` entry.

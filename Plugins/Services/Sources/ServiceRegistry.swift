@@ -28,6 +28,7 @@ final class ServiceRegistry: Sendable {
         /// hand since. Recorded on disk; started again at the next daemon start.
         var wanted: Set<String> = []
         var refresher: Task<Void, Never>?
+        var codeLocks: [String: AsyncLock] = [:]
         var refreshContinuation: AsyncStream<Void>.Continuation?
     }
 
@@ -294,8 +295,23 @@ final class ServiceRegistry: Sendable {
         Task { for other in requirers { await self.stop(other, recordWanted: false) } }
     }
 
+    /// The supervised process of a definition. A service without a `workdir` that has deployed code runs in its
+    /// `current` release (see CodeReleases).
     func makeProcess(_ definition: ServiceDefinition) -> SupervisedProcess {
-        supervisor.process(definition.spec)
+        var spec = definition.spec
+        let code = codeReleases(definition.name).currentLink
+        if spec.workingDirectory == nil && FileSystem.isDirectory(code) { spec.workingDirectory = code }
+        return supervisor.process(spec)
+    }
+
+    /// The lock that makes code deployments to one service go one at a time.
+    func codeLock(_ name: String) -> AsyncLock {
+        state.withLock { s in
+            if let lock = s.codeLocks[name] { return lock }
+            let lock = AsyncLock()
+            s.codeLocks[name] = lock
+            return lock
+        }
     }
 
     private func export(_ definition: ServiceDefinition) async throws -> ServiceUnit {

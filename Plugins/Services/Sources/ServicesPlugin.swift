@@ -3,7 +3,7 @@ import Synchronization
 
 /// The services plugin (PyroLab absorbed): named services from config and `Define`, supervised by BerthKit's
 /// `Supervisor`, looked up by name on the bus. See README.md.
-final class ServicesPlugin: BerthPlugin, ServiceDefining {
+final class ServicesPlugin: BerthPlugin, ServiceDefining, ServiceCodeDeploying {
     let id = "services"
     let version = "1.0.0"
     private let state = Mutex<ServiceRegistry?>(nil)
@@ -77,6 +77,14 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
 
     func removeService(name: String) async throws {
         try await registry.remove(name: name, sender: nil)
+    }
+
+    // MARK: - ServiceCodeDeploying (pickup's service:NAME target)
+
+    func deployServiceCode(service: String, fileName: String, contentPath: String, source: String) async throws
+        -> String
+    {
+        try await registry.deployCode(service: service, fileName: fileName, contentPath: contentPath)
     }
 
     // MARK: - Import/export (kind "service")

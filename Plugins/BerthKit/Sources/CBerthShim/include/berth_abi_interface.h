@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "dbaf613a8e90310368bf11c4c1edf4b132b5bf02f5de3a3eb8bc791c69f28c85"
+#define CBERTH_ABI_INTERFACE "348433a6e1da2ff5ab3a20911c9b1d393386462c805327aa7e47778f511930d5"
 #endif
