@@ -66,6 +66,7 @@ extension SupervisedProcess {
                 kill(-run.pgid, signal)
                 // Descendants that left the group (setsid) carry the unit's marker: they get the signal too.
                 for pid in supervisor.escapedProcesses(of: spec.name, group: run.pgid) { kill(pid, signal) }
+                supervisor.signalCgroup(spec.name, signal)
             }
         case .awaitGroupGone:
             core.groupCheckDelayUSec = 500
@@ -98,6 +99,7 @@ extension SupervisedProcess {
         guard let run = core.run, run.reaped else { return core.run == nil ? .groupGone : nil }
         if kill(-run.pgid, 0) != 0 && errno == ESRCH
             && supervisor.escapedProcesses(of: spec.name, group: run.pgid).isEmpty
+            && supervisor.cgroupMembers(spec.name).isEmpty
         {
             endRun(&core)
             return .groupGone

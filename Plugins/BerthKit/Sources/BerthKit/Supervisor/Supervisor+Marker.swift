@@ -46,6 +46,17 @@ extension Supervisor {
                 result.append((process, record.name))
             }
         }
+        // Members of the units' cgroups (delegated path) that neither the marker nor the group found.
+        if let root = cgroupRoot {
+            let known = Set(result.map(\.stat.pid))
+            let byPID = Dictionary(all.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+            for entry in FileSystem.list(root) where entry.hasPrefix(cgroupPrefix) {
+                let unit = String(entry.dropFirst(cgroupPrefix.count))
+                for pid in CgroupTree.members(root + "/" + entry) where !known.contains(pid) {
+                    if let stat = byPID[pid] { result.append((stat, unit)) }
+                }
+            }
+        }
         return result
     }
 

@@ -19,6 +19,8 @@ public final class Supervisor: Sendable {
     public let leftoversKilled: [Int32]
     let watcher: FDWatcher
     let logger: Logger
+    /// berthd's delegated cgroup (Supervisor+Cgroup), in which each unit gets a cgroup of its own; nil without.
+    public let cgroupRoot: String?
 
     struct GroupRecord: Sendable {
         var startTime: UInt64
@@ -48,11 +50,14 @@ public final class Supervisor: Sendable {
         self.pidsFile = runtimeDirectory + "/supervisor.pids"
         self.watcher = watcher
         self.logger = logger
+        cgroupRoot = CgroupTree.delegatedRoot()
         try Self.makeDirectories(runtimeDirectory + "/notify")
+        if let cgroupRoot { logger.info("supervised units run in cgroups of their own under \"\(cgroupRoot)\"") }
         leftoversKilled =
             reapLeftovers
             ? Self.reapLeftovers(stateFile: pidsFile, logger: logger)
                 + Self.reapMarked(runtimeDirectory: runtimeDirectory, logger: logger) : []
+        if reapLeftovers { _ = reapCgroups() }
     }
 
     /// A supervised unit for `spec`, inactive until `start()`. `onChange` runs on the epoll thread after every
