@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "348433a6e1da2ff5ab3a20911c9b1d393386462c805327aa7e47778f511930d5"
+#define CBERTH_ABI_INTERFACE "e5e2a48da8454d88a92f672eb75670626df4b47f5c78e0f6e9c35174fe2a5fd4"
 #endif
