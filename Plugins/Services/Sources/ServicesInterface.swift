@@ -129,8 +129,13 @@ enum ServicesInterface {
                 // Ordered (after/requires) and recorded as the desired state for the next daemon start.
                 switch op {
                 case .start:
-                    await registry.setWanted(unit.name, true)
-                    try await registry.start(unit.name)
+                    // The record is written (fsync) while the service starts, not before.
+                    async let recorded: Void = registry.setWanted(unit.name, true)
+                    do { try await registry.start(unit.name) } catch {
+                        await recorded
+                        throw error
+                    }
+                    await recorded
                 case .stop: await registry.stop(unit.name)
                 case .restart: try await registry.restart(unit.name)
                 }

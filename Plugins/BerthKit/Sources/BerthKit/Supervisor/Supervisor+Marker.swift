@@ -31,15 +31,19 @@ extension Supervisor {
     /// the daemon runs, as it is a subreaper), with the unit name each belongs to. Also the group members of the
     /// units' recorded groups, marked or not.
     func liveProcesses() -> [(stat: ProcStat, unit: String)] {
-        let all = ProcStat.all().filter { !$0.isZombie }
         let groups = pids.withLock { $0.groups }
         let prefix = runtimeDirectory + "/"
-        var children: [Int32: [ProcStat]] = [:]
-        for process in all { children[process.parentPID, default: []].append(process) }
         var result: [(stat: ProcStat, unit: String)] = []
-        var queue = children[getpid()] ?? []
-        while let process = queue.popLast() {
-            queue += children[process.pid] ?? []
+        var all: [ProcStat] = []
+        // The daemon's descendants only, through /proc/PID/task/TID/children: the cost follows what the daemon
+        // runs, not how many processes the machine has.
+        var queue = ProcStat.childrenOfSelf()
+        var seen: Set<Int32> = []
+        while let pid = queue.popLast() {
+            guard seen.insert(pid).inserted else { continue }
+            queue += ProcStat.children(of: pid)
+            guard let process = ProcStat.read(pid: pid), !process.isZombie else { continue }
+            all.append(process)
             if let value = ProcStat.environmentValue(pid: process.pid, Self.markerVariable), value.hasPrefix(prefix) {
                 result.append((process, String(value.dropFirst(prefix.count))))
             } else if let record = groups[process.processGroup] {
@@ -53,7 +57,7 @@ extension Supervisor {
             for entry in FileSystem.list(root) where entry.hasPrefix(cgroupPrefix) {
                 let unit = String(entry.dropFirst(cgroupPrefix.count))
                 for pid in CgroupTree.members(root + "/" + entry) where !known.contains(pid) {
-                    if let stat = byPID[pid] { result.append((stat, unit)) }
+                    if let stat = byPID[pid] ?? ProcStat.read(pid: pid), !stat.isZombie { result.append((stat, unit)) }
                 }
             }
         }
@@ -106,6 +110,17 @@ extension Supervisor {
 }
 
 extension ProcStat {
+    /// The children of process `pid` (every thread's /proc/PID/task/TID/children).
+    static func children(of pid: Int32) -> [Int32] {
+        let tasks = FileSystem.list("/proc/\(pid)/task")
+        var result: [Int32] = []
+        for task in tasks where Int32(task) != nil {
+            guard let text = readSmallFile("/proc/\(pid)/task/\(task)/children") else { continue }
+            result += text.split(separator: " ").compactMap { Int32($0) }
+        }
+        return result
+    }
+
     /// The value of `variable` in /proc/PID/environ (the environment the process was exec'd with); nil when it
     /// is not set or the file cannot be read (another user's process, a process that is gone).
     static func environmentValue(pid: Int32, _ variable: String) -> String? {
