@@ -6,7 +6,8 @@
  *   order-bench ADDRESS restart N NAME     Restart NAME N times: the service's own restart -> ready time
  *   order-bench ADDRESS drop N NAME DIR    N code drops: write DIR/.version.tmp, rename it to DIR/version, time
  *                                          until pickup's Deployed (or DeployFailed) for "version" (the
- *                                          deployment ends when NAME is ready on the new release)
+ *                                          deployment ends when NAME is ready on the new release); with DIR
+ *                                          pickup's files/ folder, pickup's own part alone
  *
  * Prints one line per sample in microseconds ("sample <us>"), nothing else on stdout. */
 #define _GNU_SOURCE

@@ -56,6 +56,8 @@ b="$work/order-bench"
     sleep 0.2
     "$b" "$address" restart "$DROPS" lab | sed 's/^sample/restart/'
     "$b" "$address" drop "$DROPS" lab "$code" | sed 's/^sample/drop/'
+    # Pickup's own part, the same file into files/ (stored and published, no service).
+    "$b" "$address" drop "$DROPS" files "$work/state/berth/pickup/files" | sed 's/^sample/pickup/'
 } >"$work/results" || { cat "$work/berthd.log" >&2; exit 1; }
 releases=$(ls "$work/state/berth/services/code/lab/releases" | wc -l)
 kill -TERM "$berthd"; wait "$berthd" || true
@@ -76,5 +78,7 @@ goal = length * one + 5
 print(f"| chain of {length} (`after:` the previous) started together -> all ready, {len(rows['chain'])} rounds | {chain:.2f} ms | {p90('chain'):.2f} ms | one start {one:.2f} ms ({len(rows['one'])}) | <= {length} x {one:.2f} + 5 = {goal:.2f} ms | {'met' if chain <= goal else 'NOT met'} |")
 goal = restart + 20
 print(f"| code drop -> ready on the new release, {len(rows['drop'])} drops | {drop:.2f} ms | {p90('drop'):.2f} ms | restart -> ready {restart:.2f} ms ({len(rows['restart'])}) | <= 20 + {restart:.2f} = {goal:.2f} ms | {'met' if drop <= goal else 'NOT met'} |")
-print(f"\ndrop overhead over the restart itself: {drop - restart:.2f} ms (p50); releases kept: {releases}")
+pickup = p50("pickup")
+print(f"| the same file into pickup's files/ folder -> Deployed (pickup's own part), {len(rows['pickup'])} drops | {pickup:.2f} ms | {p90('pickup'):.2f} ms | | | |")
+print(f"\ndrop overhead over the restart itself: {drop - restart:.2f} ms (p50), of which pickup's own part {pickup:.2f} ms and the release (folder, links, current) {drop - restart - pickup:.2f} ms; releases kept: {releases}")
 PY
