@@ -163,9 +163,10 @@ final class ServiceRegistry: Sendable {
     /// Starts `name` once everything it waits for is ready, and returns when it is ready: its `requires` are
     /// started (and must become ready, else it does not start and this throws naming the failed requirement),
     /// its `after` services are waited for when they are being started. A start already in progress is joined.
+    /// Cancelling the caller (a canceled Start job) cancels the start: a service still coming up is stopped.
     func start(_ name: String) async throws {
         guard let task = beginStarts([name])[name] else { throw BerthError.notFound("there is no service \"\(name)\"") }
-        try await task.value
+        try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 
     /// Registers the start tasks of `names` under one lock, so that services started together find each other's
@@ -209,6 +210,8 @@ final class ServiceRegistry: Sendable {
                         throw BerthError.notFound("there is no service \"\(name)\"")
                     }
                     try await task.value
+                } catch is CancellationError {
+                    throw CancellationError()
                 } catch {
                     let reason = BerthError.wrapping(error).message
                     throw BerthError.failed(
@@ -222,6 +225,7 @@ final class ServiceRegistry: Sendable {
                 unit.setWaiting(unit.waitingFor.filter { $0 != name })
             }
         }
+        try Task.checkCancellation()
         try await unit.process.start()
     }
 
