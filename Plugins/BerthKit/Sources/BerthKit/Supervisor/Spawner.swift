@@ -37,6 +37,9 @@ enum Spawner {
                 cursor += 1
             }
             result.removeValue(forKey: "NOTIFY_SOCKET")  // the daemon's own, from its service manager
+            // The daemon's cgroup delegation (Supervisor+Cgroup) is not the child's.
+            result.removeValue(forKey: "BERTH_CGROUP_DELEGATED")
+            result.removeValue(forKey: "BERTH_CGROUP")
         }
         result.merge(spec.environment) { $1 }
         result.merge(extra) { $1 }

@@ -12,21 +12,25 @@ import Glibc
 ///
 /// Delegation is detected, never assumed: the unified hierarchy's mount (cgroup2 in /proc/self/mountinfo),
 /// berthd's cgroup in it (`0::PATH` of /proc/self/cgroup, not the root), systemd's mark of a delegated cgroup
-/// (the `trusted.delegate` or `user.delegate` xattr set to 1, systemd 251 and later) and write access. The
-/// environment variable `BERTH_CGROUP` names a cgroup folder to use as delegated instead (tests, and managers
-/// other than systemd that delegate).
+/// (the `trusted.delegate` or `user.delegate` xattr set to 1, systemd 251 and later, or
+/// `BERTH_CGROUP_DELEGATED=1`, which both units set beside `Delegate=yes`) and write access. The environment
+/// variable `BERTH_CGROUP` names a cgroup folder to use as delegated instead (tests, and managers other than
+/// systemd that delegate).
 public enum CgroupTree {
     /// berthd's delegated cgroup folder, or nil.
     public static func delegatedRoot() -> String? {
         if let given = getenv("BERTH_CGROUP").map({ String(cString: $0) }), !given.isEmpty {
             return usable(given) ? given : nil
         }
+        // The units say it too (`Environment=BERTH_CGROUP_DELEGATED=1` beside `Delegate=yes`): older systemd, and
+        // hybrid hierarchies, may not mark the cgroup.
+        let declared = getenv("BERTH_CGROUP_DELEGATED").map { String(cString: $0) } == "1"
         guard let mount = unifiedMount(), let text = readSmallFile("/proc/self/cgroup") else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("0::") {
             let relative = String(line.dropFirst(3))
             guard relative != "/", !relative.isEmpty else { return nil }
             let folder = mount + relative
-            guard isDelegated(folder), usable(folder) else { return nil }
+            guard isDelegated(folder) || declared, usable(folder) else { return nil }
             return folder
         }
         return nil
