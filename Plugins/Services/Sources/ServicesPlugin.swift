@@ -112,7 +112,19 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining, ServiceCodeDeploying {
                 ConfigChange(kind: "service", name: $0, action: .delete)
             }
         }
+        // after/requires across the whole result (what stays, what comes): unknown names and cycles refuse it.
+        try ServiceGraph.check(Self.afterImport(current: current, incoming: incoming, changes: changes))
         return changes
+    }
+
+    /// The definitions an import leaves: the current ones, the imported ones over them, without the deleted.
+    static func afterImport(
+        current: [String: ServiceDefinition], incoming: ServicesConfig, changes: [ConfigChange]
+    ) -> [String: ServiceDefinition] {
+        var result = current
+        for definition in incoming.units { result[definition.name] = definition }
+        for change in changes where change.action == .delete { result.removeValue(forKey: change.name) }
+        return result
     }
 
     /// Imported units become run-time definitions (persisted like `Define`); with `replace`, run-time definitions
@@ -122,7 +134,14 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining, ServiceCodeDeploying {
         let changes = try await planImport(section, replace: replace)
         let incoming = try ServicesConfig.parse(
             section, logDirectory: registry.logDirectory, defined: Set(registry.sortedUnits.map(\.name)))
-        for definition in incoming.units {
+        // Defined in dependency order (what a unit waits for first), so each definition finds its after/requires.
+        let current = Dictionary(registry.sortedUnits.map { ($0.name, $0.definition) }, uniquingKeysWith: { a, _ in a })
+        let depth = ServiceGraph.depths(Self.afterImport(current: current, incoming: incoming, changes: changes))
+        let ordered = incoming.units.enumerated().sorted { a, b in
+            let (da, db) = (depth[a.element.name] ?? 0, depth[b.element.name] ?? 0)
+            return da != db ? da < db : a.offset < b.offset
+        }.map(\.element)
+        for definition in ordered {
             guard changes.contains(where: { $0.name == definition.name && $0.action != .unchanged }) else { continue }
             try await registry.define(name: definition.name, yaml: definition.node.yamlText(), source: "import")
         }

@@ -34,6 +34,15 @@ import Testing
             """)
     }
 
+    /// What the laser found when it started (it is ready at spawn, so the file may come a moment later).
+    static func saw(_ env: TestEnvironment) async throws -> String {
+        let path = env.root + "/laser.saw"
+        try await waitUntil("the laser wrote what it found") {
+            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").hasSuffix("\n")
+        }
+        return try String(contentsOfFile: path, encoding: .utf8)
+    }
+
     @Test(arguments: ["after", "requires"])
     func autolaunchStartsADependentOnlyOnceWhatItWaitsForIsReady(key: String) async throws {
         try await TestEnvironment.with { env in
@@ -50,8 +59,7 @@ import Testing
                     """)
             try await world.waitForState("nameserver", "active")
             try await world.waitForState("laser", "active")
-            let saw = try String(contentsOfFile: env.root + "/laser.saw", encoding: .utf8)
-            #expect(saw == "registered\n")
+            #expect(try await Self.saw(env) == "registered\n")
             #expect(try await world.property("laser", key == "after" ? "After" : "Requires").stringArray == ["nameserver"])
         }
     }
@@ -70,7 +78,7 @@ import Testing
             // Start of the dependent alone: the requirement comes up first, and the job ends when both are ready.
             #expect(try await world.job("Start", "laser") == "done")
             #expect(try await world.state("nameserver") == "active")
-            #expect(try String(contentsOfFile: env.root + "/laser.saw", encoding: .utf8) == "registered\n")
+            #expect(try await Self.saw(env) == "registered\n")
             // Stopping the requirement stops the dependent first.
             #expect(try await world.job("Stop", "nameserver") == "done")
             #expect(try await world.state("laser") == "inactive")
@@ -130,6 +138,41 @@ import Testing
             let json = try await env.berthctl(["services", "list", "--json"])
             #expect(json.stdout.contains("\"after\":[\"nameserver\"]"), "\(json.stdout)")
             #expect(json.stdout.contains("\"waiting_for\":[\"nameserver\"]"), "\(json.stdout)")
+        }
+    }
+
+    @Test func importStartsInOrderWhateverTheFileOrderAndExportKeepsTheOrder() async throws {
+        try await TestEnvironment.with { env in
+            let (ns, laser) = (try Self.nameServer(env), try Self.laser(env))
+            let world = try await ServicesWorld.start(env)
+            let file = env.root + "/import.yaml"
+            // The dependent comes first in the file and is the only autolaunch entry.
+            try FileSystem.writeAtomically(
+                file,
+                text: """
+                    services:
+                      autolaunch: [laser]
+                      units:
+                        laser: { exec: [\(laser)], requires: [nameserver] }
+                        nameserver: { exec: [\(ns)], ready: notify }
+                    """)
+            _ = try await world.client.call(
+                "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ImportConfig",
+                [.string(file), .bool(false), .bool(false)])
+            try await world.waitForState("laser", "active")
+            #expect(try await world.state("nameserver") == "active")
+            #expect(try await Self.saw(env) == "registered\n")
+            let export = try await world.client.call(
+                "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ExportConfig")
+            #expect(export.first?.string?.contains("requires:") == true, "\(export)")
+            // An import that would close a cycle changes nothing.
+            try FileSystem.writeAtomically(
+                file, text: "services:\n  units:\n    nameserver: { exec: [\(ns)], after: [laser] }\n")
+            let refused = try await env.busctl([
+                "call", "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ImportConfig", "sbb",
+                file, "false", "false",
+            ])
+            #expect(refused.status != 0 && refused.stderr.contains("is a cycle"), "\(refused)")
         }
     }
 
