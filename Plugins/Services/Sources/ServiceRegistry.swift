@@ -130,8 +130,16 @@ final class ServiceRegistry: Sendable {
             if let unit = current[name] {
                 if unit.definition != definition {
                     let wasRunning = [.active, .activating].contains(unit.process.snapshot.state)
+                    // As a restart: what requires it stops first and starts again after it (in order).
+                    let requirers = ServiceGraph.requirers(of: name, in: current.mapValues(\.definition)).filter {
+                        [.active, .activating].contains(current[$0]?.process.snapshot.state)
+                    }
+                    beginOperation(name)
+                    await stop(name, recordWanted: false)
                     await unit.replace(definition: definition, process: makeProcess(definition))
+                    endOperation(name)
                     if wasRunning || launchNames.contains(name) { toStart.append(name) }
+                    if wasRunning { toStart += requirers.filter { !toStart.contains($0) } }
                 } else if launchNames.contains(name) && unit.process.snapshot.state == .inactive {
                     toStart.append(name)
                 }

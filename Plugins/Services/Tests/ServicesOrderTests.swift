@@ -90,6 +90,28 @@ import Testing
         }
     }
 
+    @Test func redefiningARunningRequirementRestartsItsDependentsAfterIt() async throws {
+        try await TestEnvironment.with { env in
+            let (ns, laser) = (try Self.nameServer(env, delay: "0.1"), try Self.laser(env))
+            let world = try await ServicesWorld.start(env)
+            try await world.define("nameserver", "exec: [\(ns)]\nready: notify\n")
+            try await world.define("laser", "exec: [\(laser)]\nrequires: nameserver\n")
+            #expect(try await world.job("Start", "laser") == "done")
+            let (laserPID, nsPID) = (try await world.mainPID("laser"), try await world.mainPID("nameserver"))
+            try await world.define("nameserver", "exec: [\(ns)]\nready: notify\ndescription: v2\n")
+            try await waitUntil("both run again, the name server with its new definition") {
+                let pids = (try await world.mainPID("laser"), try await world.mainPID("nameserver"))
+                return try await world.state("laser") == "active" && pids.0 != laserPID && pids.0 != 0
+                    && pids.1 != nsPID && pids.1 != 0
+            }
+            // The laser stopped before the name server did, and found it ready when it came back.
+            let laserStopped = try String(contentsOfFile: env.root + "/laser.stopped", encoding: .utf8)
+            let nsStopped = try String(contentsOfFile: env.root + "/ns.stopped", encoding: .utf8)
+            #expect(UInt64(laserStopped.filter(\.isNumber))! < UInt64(nsStopped.filter(\.isNumber))!)
+            #expect(try await Self.saw(env) == "registered\n")
+        }
+    }
+
     @Test func aFailedRequirementKeepsTheDependentDownAndACrashStopsIt() async throws {
         try await TestEnvironment.with { env in
             let laser = try Self.laser(env)
