@@ -48,8 +48,10 @@ import Testing
             let escaped = tree.filter { Self.session($0) != Self.session(main) }
             #expect(escaped.count == 2, "setsid sh and its sleep are in a session of their own: \(tree)")
             // Processes lists them all, the main process first; MainPID stays the main process.
-            try await waitUntil("Processes lists the whole tree") {
-                (try await world.property("esc", "Processes").items ?? []).count == 3
+            // Refreshed on every state change and once a second: the main process shows once it has exec'd.
+            try await waitUntil("Processes lists the whole tree, the main process after its exec") {
+                let items = try await world.property("esc", "Processes").items ?? []
+                return items.count == 3 && items.first?.items?[1].string == "sleep 311"
             }
             let listed = (try await world.property("esc", "Processes").items ?? []).map {
                 (Int32($0.items?[0].uint32 ?? 0), $0.items?[1].string ?? "")
