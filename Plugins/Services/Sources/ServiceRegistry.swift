@@ -81,6 +81,13 @@ final class ServiceRegistry: Sendable {
         let names = Set(sortedUnits.map(\.name))
         let store = self.store
         let logger = context.logger
+        // Names of services that no longer exist leave the record (one defined again later does not start by
+        // itself).
+        let kept = state.withLock { s in
+            s.wanted.formIntersection(names)
+            return s.wanted
+        }
+        if kept != wanted { try? await OSThread.run(name: "berth-svc-store") { try store.saveWanted(kept) } }
         // Logs of services that no longer exist, untouched for a week, are aged out.
         try? await OSThread.run(name: "berth-svc-logs") { store.ageOutLogs(keeping: names, logger: logger) }
     }
