@@ -70,7 +70,7 @@ enum ChildRun {
                     var request = cberth_spawn_request(
                         path: cPath, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress, cwd: nil,
                         stdin_fd: null,
-                        stdout_fd: out[1], stderr_fd: err[1], pdeathsig: SIGKILL)
+                        stdout_fd: out[1], stderr_fd: err[1], pdeathsig: SIGKILL, cgroup_procs_fd: -1)
                     return cberth_spawn(&request, &pid, &step)
                 }
             }

@@ -76,17 +76,26 @@ struct ServicesList: AsyncParsableCommand {
                 // A lock's holder as a person knows it: the program and its pid, which the bus knows.
                 let holder = await ServicesBus.describePeer(connection, props["LockedBy"]?.string ?? "")
                 rows[rows.count - 1] += [.string(holder.program), .int(Int64(holder.pid))]
+                // What waits on what: the order (after/requires) and what a start is waiting for now.
+                func names(_ key: String) -> JSON { .array((props[key]?.items ?? []).compactMap(\.string).map(JSON.string)) }
+                rows[rows.count - 1] += [names("After"), names("Requires"), names("WaitingFor")]
             }
             if bus.json {
                 let keys = [
                     "name", "state", "pid", "active_since_usec", "endpoint", "restarts", "sub_state", "locked_by",
-                    "locked_by_program", "locked_by_pid",
+                    "locked_by_program", "locked_by_pid", "after", "requires", "waiting_for",
                 ]
                 return Output.json(keys, rows)
             }
             let anyLocked = rows.contains { if case .string(let holder) = $0[7] { !holder.isEmpty } else { false } }
+            func list(_ j: JSON) -> [String] {
+                guard case .array(let items) = j else { return [] }
+                return items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+            }
+            let anyOrder = rows.contains { !list($0[10]).isEmpty || !list($0[11]).isEmpty }
             Output.table(
-                ["NAME", "STATE", "PID", "UPTIME", "ENDPOINT", "RESTARTS"] + (anyLocked ? ["LOCKED BY"] : []),
+                ["NAME", "STATE", "PID", "UPTIME", "ENDPOINT", "RESTARTS"] + (anyOrder ? ["WAITS ON"] : [])
+                    + (anyLocked ? ["LOCKED BY"] : []),
                 rows.map { r in
                     func text(_ j: JSON) -> String {
                         switch j {
@@ -99,7 +108,13 @@ struct ServicesList: AsyncParsableCommand {
                     var since: UInt64 = 0
                     if case .int(let v) = r[3] { since = UInt64(v) }
                     let endpoint = text(r[4]).isEmpty ? "-" : text(r[4])
-                    var row = [text(r[0]), text(r[1]), pid, ServicesBus.uptime(since: since), endpoint, text(r[5])]
+                    let waiting = list(r[12])
+                    let state = waiting.isEmpty ? text(r[1]) : "\(text(r[1])) (waiting for \(waiting.joined(separator: ", ")))"
+                    var row = [text(r[0]), state, pid, ServicesBus.uptime(since: since), endpoint, text(r[5])]
+                    if anyOrder {
+                        let order = list(r[11]).map { "requires \($0)" } + list(r[10]).map { "after \($0)" }
+                        row.append(order.isEmpty ? "-" : order.joined(separator: ", "))
+                    }
                     if anyLocked {
                         let unique = text(r[7])
                         row.append(

@@ -110,12 +110,13 @@ enum NameRules {
     static func checkTarget(_ target: String, allowBareInstances: Bool = false) throws {
         if ["services", "config", "files"].contains(target) { return }
         if allowBareInstances && target == "instances" { return }
+        if isServiceCodeTarget(target) { return }
         if target.hasPrefix("instances/") {
             let app = String(target.dropFirst("instances/".count))
             if isPlainIdentifier(app) { return }
         }
         throw BerthError.invalidArgument(
-            "pickup target \"\(target)\" is not one of services, config, files or instances/<app>")
+            "pickup target \"\(target)\" is not one of services, service:<name>, config, files or instances/<app>")
     }
 
     /// Letters, digits, `-`, `_`, `.` (not leading), 1 to 64 characters.

@@ -25,7 +25,7 @@ struct PickupDirectory: Sendable, Equatable {
         self.path = path
         self.target = target
         self.patterns = patterns ?? NameRules.defaultPatterns(target: target)
-        self.recursive = recursive || target == "instances"
+        self.recursive = recursive || target == "instances" || target == "services"  // services: code subfolders
         self.undeployOnDelete = undeployOnDelete
         self.markers = markers
         self.ignore = ignore
@@ -50,6 +50,7 @@ struct PickupDirectory: Sendable, Equatable {
     /// or nil: passed over without a word (ignored names, files the folder's own patterns leave out, files in
     /// subfolders that are not the folder's own).
     func placement(forRelative relative: String) -> Placement? {
+        if let code = serviceCodeTarget(forRelative: relative) { return .deploy(code) }  // PickupEngine+ServiceCode
         let parts = relative.split(separator: "/").map(String.init)
         guard let file = parts.last, !NameRules.isIgnored(file, extra: ignore) else { return nil }
         if parts.dropLast().contains(where: { $0.hasPrefix(".") }) { return nil }

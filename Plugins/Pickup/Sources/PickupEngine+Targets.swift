@@ -23,6 +23,9 @@ extension PickupEngine {
         case "files":
             try publishFile(name: name, storedPath: storedPath)
         default:
+            if target.hasPrefix("service:") {
+                return try await deployServiceCode(target: target, name: name, storedPath: storedPath, source: source)
+            }
             guard target.hasPrefix("instances/") else {
                 throw BerthError.invalidArgument("pickup target \"\(target)\" is not known")
             }

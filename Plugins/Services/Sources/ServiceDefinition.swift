@@ -12,10 +12,44 @@ struct ServiceDefinition: Sendable, Equatable {
     var spec: ProcessSpec
     /// The mapping it came from, marks stripped: what `ExportConfig` writes back.
     var node: ConfigNode
+    /// Services this one starts after (order only): when they are being started too, this one waits until they
+    /// are ready (or failed).
+    var after: [String] = []
+    /// Services this one needs (order, and more): they are started with it and must become ready first; when one
+    /// fails this one does not start, and when one stops this one stops (before it).
+    var requires: [String] = []
+    /// The signal a code deployment sends instead of a restart (nil: restart), `reload_signal: HUP`.
+    var reloadSignal: Int32?
+    /// Where `after` and `requires` were written, for the errors the whole set finds (unknown name, cycle).
+    var origin = Origin()
+
+    /// The marks of the dependency keys. Not part of equality: moving a unit in the file changes nothing.
+    struct Origin: Sendable, Equatable {
+        var path = ""
+        var marks: [String: ConfigMark] = [:]
+        static func == (_: Origin, _: Origin) -> Bool { true }
+
+        /// `InvalidConfig` at the value of `key` (`after` or `requires`), in the reader's format.
+        func error(_ key: String, _ problem: String) -> BerthError {
+            .invalidConfig(at: marks[key] ?? .generated, path: ConfigReader.join(path, key), problem)
+        }
+    }
+
+    /// Every service this one waits for: `requires` then `after`, without repeats.
+    var dependencies: [String] {
+        var seen: Set<String> = []
+        return (requires + after).filter { seen.insert($0).inserted }
+    }
 
     static let keys = [
         "exec", "env", "workdir", "description", "endpoint", "ready", "restart", "restart_delay", "restart_delay_max",
         "start_timeout", "stop_timeout", "start_limit_burst", "start_limit_interval", "log_max_bytes", "log_keep",
+        "after", "requires", "reload_signal",
+    ]
+
+    /// The signals `reload_signal` accepts, by name without `SIG`.
+    static let reloadSignals: [(String, Int32)] = [
+        ("HUP", SIGHUP), ("USR1", SIGUSR1), ("USR2", SIGUSR2), ("INT", SIGINT), ("TERM", SIGTERM),
     ]
 
     /// Checks a service name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with a dot or a dash.
@@ -76,10 +110,35 @@ struct ServiceDefinition: Sendable, Equatable {
             spec.logMaxBytes = Int(bytes)
         }
         spec.logKeep = try reader.int("log_keep", in: 0...1000) ?? spec.logKeep
+        var origin = Origin(path: path)
+        var lists: [String: [String]] = [:]
+        for key in ["after", "requires"] {
+            // A list of names, or one name.
+            var names: [String] = []
+            if let value = reader.node(key) {
+                origin.marks[key] = value.mark
+                if let text = value.scalarText {
+                    if !text.isEmpty { names = [text] }
+                } else {
+                    names = try reader.stringList(key) ?? []
+                }
+            }
+            for other in names {
+                do { try checkName(other) } catch let error as BerthError { throw reader.error(key, error.message) }
+                if other == name { throw reader.error(key, "service \"\(name)\" cannot wait for itself") }
+            }
+            var seen: Set<String> = []
+            lists[key] = names.filter { seen.insert($0).inserted }
+        }
+        var reloadSignal: Int32?
+        if let signal = try reader.oneOf("reload_signal", reloadSignals.map(\.0)) {
+            reloadSignal = reloadSignals.first { $0.0 == signal }!.1
+        }
         try checkExecutable(spec, reader)
         try reader.finish()
         return ServiceDefinition(
-            name: name, description: description, endpoint: endpoint, spec: spec, node: node.strippingMarks())
+            name: name, description: description, endpoint: endpoint, spec: spec, node: node.strippingMarks(),
+            after: lists["after"] ?? [], requires: lists["requires"] ?? [], reloadSignal: reloadSignal, origin: origin)
     }
 
     /// Parses a spec given as YAML text (Define, pickup): a mapping with the keys of a `units` entry.

@@ -99,6 +99,10 @@ enum ServicesInterface {
                 BusProperty("StatusText", "s", initial: .string("")),
                 BusProperty("Result", "s", initial: .string("success")),
                 BusProperty("LastError", "s", initial: .string("")),
+                BusProperty("After", "as", initial: .array(element: "s", [])),
+                BusProperty("Requires", "as", initial: .array(element: "s", [])),
+                BusProperty("WaitingFor", "as", initial: .array(element: "s", [])),
+                BusProperty("Processes", "a(us)", initial: .array(element: "(us)", [])),
             ])
     }
 
@@ -119,14 +123,21 @@ enum ServicesInterface {
     {
         guard let registry else { throw stopped }
         try unit.checkOwner(sender, op.rawValue)
-        let process = unit.process
         let job = try await registry.context.startJob(op.rawValue + " " + unit.name) { job in
             defer { unit.publish() }
             do {
+                // Ordered (after/requires) and recorded as the desired state for the next daemon start.
                 switch op {
-                case .start: try await process.start()
-                case .stop: await process.stop()
-                case .restart: try await process.restart()
+                case .start:
+                    // The record is written (fsync) while the service starts, not before.
+                    async let recorded: Void = registry.setWanted(unit.name, true)
+                    do { try await registry.start(unit.name) } catch {
+                        await recorded
+                        throw error
+                    }
+                    await recorded
+                case .stop: await registry.stop(unit.name)
+                case .restart: try await registry.restart(unit.name)
                 }
             } catch let error as BerthError where error.code == .timeout {
                 // Not ready within start_timeout: the service was stopped and the job ends `failed` with the reason.

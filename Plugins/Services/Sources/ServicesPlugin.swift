@@ -3,7 +3,7 @@ import Synchronization
 
 /// The services plugin (PyroLab absorbed): named services from config and `Define`, supervised by BerthKit's
 /// `Supervisor`, looked up by name on the bus. See README.md.
-final class ServicesPlugin: BerthPlugin, ServiceDefining {
+final class ServicesPlugin: BerthPlugin, ServiceDefining, ServiceCodeDeploying {
     let id = "services"
     let version = "1.0.0"
     private let state = Mutex<ServiceRegistry?>(nil)
@@ -18,7 +18,13 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
     }
 
     func validate(config: ConfigNode?) throws {
-        _ = try ServicesConfig.parse(config, logDirectory: "/", defined: state.withLock { $0 }?.definedNames ?? [])
+        let registry = state.withLock { $0 }
+        let parsed = try ServicesConfig.parse(config, logDirectory: "/", defined: registry?.definedNames ?? [])
+        if let registry {
+            try ServiceGraph.check(registry.effective(config: parsed, defined: registry.definedEntries))
+        } else {
+            try ServiceGraph.check(Dictionary(parsed.units.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last }))
+        }
     }
 
     func start(context: PluginContext) async throws {
@@ -29,6 +35,7 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
         let object = try await context.export(
             path: context.objectRoot, interfaces: [ServicesInterface.services(registry)])
         registry.attach(servicesObject: object)
+        registry.startProcessRefresher()
         state.withLock { $0 = registry }
         let defined = Set(store.loadAll(logger: context.logger).map(\.0.name))
         let config = try ServicesConfig.parse(context.config, logDirectory: store.logDirectory, defined: defined)
@@ -72,6 +79,14 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
         try await registry.remove(name: name, sender: nil)
     }
 
+    // MARK: - ServiceCodeDeploying (pickup's service:NAME target)
+
+    func deployServiceCode(service: String, fileName: String, contentPath: String, source: String) async throws
+        -> String
+    {
+        try await registry.deployCode(service: service, fileName: fileName, contentPath: contentPath)
+    }
+
     // MARK: - Import/export (kind "service")
 
     func exportConfig() async -> ConfigNode? {
@@ -97,7 +112,19 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
                 ConfigChange(kind: "service", name: $0, action: .delete)
             }
         }
+        // after/requires across the whole result (what stays, what comes): unknown names and cycles refuse it.
+        try ServiceGraph.check(Self.afterImport(current: current, incoming: incoming, changes: changes))
         return changes
+    }
+
+    /// The definitions an import leaves: the current ones, the imported ones over them, without the deleted.
+    static func afterImport(
+        current: [String: ServiceDefinition], incoming: ServicesConfig, changes: [ConfigChange]
+    ) -> [String: ServiceDefinition] {
+        var result = current
+        for definition in incoming.units { result[definition.name] = definition }
+        for change in changes where change.action == .delete { result.removeValue(forKey: change.name) }
+        return result
     }
 
     /// Imported units become run-time definitions (persisted like `Define`); with `replace`, run-time definitions
@@ -107,16 +134,24 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining {
         let changes = try await planImport(section, replace: replace)
         let incoming = try ServicesConfig.parse(
             section, logDirectory: registry.logDirectory, defined: Set(registry.sortedUnits.map(\.name)))
-        for definition in incoming.units {
+        // Defined in dependency order (what a unit waits for first), so each definition finds its after/requires.
+        let current = Dictionary(registry.sortedUnits.map { ($0.name, $0.definition) }, uniquingKeysWith: { a, _ in a })
+        let depth = ServiceGraph.depths(Self.afterImport(current: current, incoming: incoming, changes: changes))
+        let ordered = incoming.units.enumerated().sorted { a, b in
+            let (da, db) = (depth[a.element.name] ?? 0, depth[b.element.name] ?? 0)
+            return da != db ? da < db : a.offset < b.offset
+        }.map(\.element)
+        for definition in ordered {
             guard changes.contains(where: { $0.name == definition.name && $0.action != .unchanged }) else { continue }
             try await registry.define(name: definition.name, yaml: definition.node.yamlText(), source: "import")
         }
         for change in changes where change.action == .delete {
             try await registry.remove(name: change.name, sender: nil)
         }
-        for name in incoming.autolaunch {
-            if let unit = try? registry.unit(name), unit.process.snapshot.state == .inactive { registry.launch(unit) }
-        }
+        registry.launch(
+            incoming.autolaunch.filter { name in
+                (try? registry.unit(name)).map { $0.process.snapshot.state == .inactive } ?? false
+            })
         return changes
     }
 }

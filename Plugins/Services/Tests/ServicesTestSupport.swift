@@ -77,3 +77,11 @@ func writeScript(_ env: TestEnvironment, _ name: String, _ text: String) throws 
     try FileSystem.writeAtomically(path, text: text, mode: 0o755)
     return path
 }
+
+/// Whether `pid` is a live process (a zombie waiting to be reaped is not).
+func isAlive(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
+    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+}

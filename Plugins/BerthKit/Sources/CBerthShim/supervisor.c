@@ -48,6 +48,8 @@ static void child_main(const cberth_spawn_request *r, pid_t parent, int report_f
         (void)sigaction(sig, &sa, NULL);  // fails harmlessly for SIGKILL, SIGSTOP and the reserved ones
     }
     if (setpgid(0, 0) != 0) child_fail(report_fd, CBERTH_SPAWN_STEP_SETUP);
+    // Into the unit's own cgroup (a delegated one) before anything runs: every descendant is born in it.
+    if (r->cgroup_procs_fd >= 0 && write(r->cgroup_procs_fd, "0", 1) != 1) child_fail(report_fd, CBERTH_SPAWN_STEP_SETUP);
     if (r->pdeathsig != 0) {
         if (prctl(PR_SET_PDEATHSIG, r->pdeathsig, 0, 0, 0) != 0) child_fail(report_fd, CBERTH_SPAWN_STEP_SETUP);
         if (getppid() != parent) _exit(127);  // the parent died before prctl took effect

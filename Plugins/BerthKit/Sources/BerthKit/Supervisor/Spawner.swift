@@ -37,6 +37,9 @@ enum Spawner {
                 cursor += 1
             }
             result.removeValue(forKey: "NOTIFY_SOCKET")  // the daemon's own, from its service manager
+            // The daemon's cgroup delegation (Supervisor+Cgroup) is not the child's.
+            result.removeValue(forKey: "BERTH_CGROUP_DELEGATED")
+            result.removeValue(forKey: "BERTH_CGROUP")
         }
         result.merge(spec.environment) { $1 }
         result.merge(extra) { $1 }
@@ -45,7 +48,7 @@ enum Spawner {
 
     /// Spawns; returns the pid (also the pgid). `output` becomes stdout and stderr, stdin is /dev/null.
     static func spawn(
-        _ spec: ProcessSpec, path: String, environment: [String: String], output: Int32
+        _ spec: ProcessSpec, path: String, environment: [String: String], output: Int32, cgroupProcsFD: Int32 = -1
     ) throws -> Int32 {
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         guard null >= 0 else { throw BerthError.failed("cannot open /dev/null: \(systemErrorText(errno))") }
@@ -63,7 +66,7 @@ enum Spawner {
                 var request = cberth_spawn_request(
                     path: cPath, argv: argv.pointer, envp: envp.pointer, cwd: cwd, stdin_fd: null,
                     stdout_fd: output >= 0 ? output : null, stderr_fd: output >= 0 ? output : null,
-                    pdeathsig: SIGKILL)
+                    pdeathsig: SIGKILL, cgroup_procs_fd: cgroupProcsFD)
                 return cberth_spawn(&request, &pid, &step)
             }
         }

@@ -62,7 +62,12 @@ extension SupervisedProcess {
         case .spawn:
             queue.append(spawn(&core))
         case .signalGroup(let signal):
-            if let run = core.run { kill(-run.pgid, signal) }
+            if let run = core.run {
+                kill(-run.pgid, signal)
+                // Descendants that left the group (setsid) carry the unit's marker: they get the signal too.
+                for pid in supervisor.escapedProcesses(of: spec.name, group: run.pgid) { kill(pid, signal) }
+                supervisor.signalCgroup(spec.name, signal)
+            }
         case .awaitGroupGone:
             core.groupCheckDelayUSec = 500
             if let event = checkGroup(&core) { queue.append(event) }
@@ -86,12 +91,16 @@ extension SupervisedProcess {
         }
     }
 
-    /// `.groupGone` when no process of the run's group is left (then the run is cleaned up); otherwise checks
+    /// `.groupGone` when no process of the run's group is left, nor any marked process of the unit that left the
+    /// group (then the run is cleaned up); otherwise checks
     /// again after a short backoff (0.5 ms doubling to 50 ms). Zombies count as members until reaped: the
     /// daemon, a child subreaper, reaps the group's orphans as SIGCHLD reports them.
     func checkGroup(_ core: inout Core) -> Event? {
         guard let run = core.run, run.reaped else { return core.run == nil ? .groupGone : nil }
-        if kill(-run.pgid, 0) != 0 && errno == ESRCH {
+        if kill(-run.pgid, 0) != 0 && errno == ESRCH
+            && supervisor.escapedProcesses(of: spec.name, group: run.pgid).isEmpty
+            && supervisor.cgroupMembers(spec.name).isEmpty
+        {
             endRun(&core)
             return .groupGone
         }

@@ -11,7 +11,8 @@ extension SupervisedProcess {
             if core.log == nil, let path = spec.logPath {
                 core.log = try LogFile(path: path, maxBytes: spec.logMaxBytes, keep: spec.logKeep)
             }
-            var extra: [String: String] = [:]
+            // The marker every descendant inherits (Supervisor+Marker): found even after it leaves the group.
+            var extra: [String: String] = [Supervisor.markerVariable: supervisor.marker(spec.name)]
             if spec.readiness == .notify {
                 notify = try NotifySocket(path: supervisor.makeNotifySocketPath())
                 extra["NOTIFY_SOCKET"] = notify!.path
@@ -21,7 +22,10 @@ extension SupervisedProcess {
             guard cberth_output_pipe(&pipeFDs) == 0 else {
                 throw BerthError.failed("\(spec.subject) failed to start: pipe: \(systemErrorText(errno))")
             }
-            let pid = try Spawner.spawn(spec, path: path, environment: environment, output: pipeFDs[1])
+            let cgroupProcs = supervisor.openCgroupProcs(spec.name)
+            defer { if cgroupProcs >= 0 { close(cgroupProcs) } }
+            let pid = try Spawner.spawn(
+                spec, path: path, environment: environment, output: pipeFDs[1], cgroupProcsFD: cgroupProcs)
             close(pipeFDs[1])
             ChildReaper.shared.track(pid)
             supervisor.register(group: pid, name: spec.name)
@@ -132,6 +136,7 @@ extension SupervisedProcess {
         run.logPipe?.finish()
         if !run.reaped { ChildReaper.shared.untrack(run.pid) }
         supervisor.unregister(group: run.pgid)
+        supervisor.removeCgroup(spec.name)
         core.endpoint = ""
     }
 }

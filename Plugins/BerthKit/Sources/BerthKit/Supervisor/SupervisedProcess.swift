@@ -99,7 +99,8 @@ public final class SupervisedProcess: Sendable {
     }
 
     /// Stops the unit: SIGTERM to its process group, SIGKILL after `stopTimeout`. Returns when no process of the
-    /// group is left (or at once when nothing runs). Cancels a pending automatic restart.
+    /// group is left (or at once when nothing runs), and its group is out of the pids file on disk. Cancels a
+    /// pending automatic restart.
     public func stop() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             watcher.perform { [self] in
@@ -109,6 +110,7 @@ public final class SupervisedProcess: Sendable {
                 }
             }
         }
+        await supervisor.pidsFileWritten()
     }
 
     /// Stops (if running), then starts by hand.

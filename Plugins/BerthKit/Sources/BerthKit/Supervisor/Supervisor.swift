@@ -9,15 +9,18 @@ import Synchronization
 /// The kill -9 story: every child gets `PR_SET_PDEATHSIG(SIGKILL)` (spawned from the FDWatcher's thread, which
 /// lives as long as the daemon), so a killed daemon takes its direct children with it. Grandchildren do not get
 /// that signal; they are still in the child's process group, which is listed in `pidsFile`, and the next start
-/// kills those groups (`reapLeftovers`, run by `init` unless told otherwise). Nothing is ever adopted.
+/// kills those groups (`reapLeftovers`, run by `init` unless told otherwise), and every process that carries this
+/// supervisor's marker (`reapMarked`, see Supervisor+Marker), wherever it went. Nothing is ever adopted.
 public final class Supervisor: Sendable {
     public let runtimeDirectory: String
     /// The groups this supervisor runs: `<runtimeDirectory>/supervisor.pids`.
     public let pidsFile: String
-    /// The leftover groups the sweep in `init` killed (their pgids).
+    /// The leftover groups the sweep in `init` killed (their pgids), then the marked leftover processes it killed.
     public let leftoversKilled: [Int32]
     let watcher: FDWatcher
     let logger: Logger
+    /// berthd's delegated cgroup (Supervisor+Cgroup), in which each unit gets a cgroup of its own; nil without.
+    public let cgroupRoot: String?
 
     struct GroupRecord: Sendable {
         var startTime: UInt64
@@ -47,8 +50,14 @@ public final class Supervisor: Sendable {
         self.pidsFile = runtimeDirectory + "/supervisor.pids"
         self.watcher = watcher
         self.logger = logger
+        cgroupRoot = CgroupTree.delegatedRoot()
         try Self.makeDirectories(runtimeDirectory + "/notify")
-        leftoversKilled = reapLeftovers ? Self.reapLeftovers(stateFile: pidsFile, logger: logger) : []
+        if let cgroupRoot { logger.info("supervised units run in cgroups of their own under \"\(cgroupRoot)\"") }
+        leftoversKilled =
+            reapLeftovers
+            ? Self.reapLeftovers(stateFile: pidsFile, logger: logger)
+                + Self.reapMarked(runtimeDirectory: runtimeDirectory, logger: logger) : []
+        if reapLeftovers { _ = reapCgroups() }
     }
 
     /// A supervised unit for `spec`, inactive until `start()`. `onChange` runs on the epoll thread after every

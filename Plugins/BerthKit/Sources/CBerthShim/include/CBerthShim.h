@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/xattr.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
@@ -56,6 +57,8 @@ typedef struct {
     int stdout_fd;
     int stderr_fd;
     int pdeathsig;
+    // An open cgroup.procs of the cgroup the child joins before exec (writing "0"), or -1.
+    int cgroup_procs_fd;
 } cberth_spawn_request;
 // Steps a child may fail at (reported through *failed_step).
 enum { CBERTH_SPAWN_STEP_NONE = 0, CBERTH_SPAWN_STEP_FORK = 1, CBERTH_SPAWN_STEP_SETUP = 2,

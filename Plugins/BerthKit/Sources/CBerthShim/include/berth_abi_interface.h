@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "3239bcf7393c72afbc41857a1fe76c8c5912fd0504205ca49d27fa32e938d1cc"
+#define CBERTH_ABI_INTERFACE "e04b0219bc51b513e90241a28967df5e4c4d60a905015f3a19f5732d3389282c"
 #endif
