@@ -167,6 +167,15 @@ actor PickupEngine {
         return changed <= current.timeUSec
     }
 
+    /// True when the file has not changed since `deployedUSec` by its ctime: its event may have been read after the
+    /// deployment that already took its content (a busy machine reads events late), while `touch` after the
+    /// deployment moves the ctime past it. The kernel stamps ctime with a coarse clock (a few ms behind), so only a
+    /// ctime 10 ms or more before the deployment counts.
+    private static func unchanged(_ path: String, since deployedUSec: UInt64) -> Bool {
+        guard let changed = changeTimeUSec(path) else { return false }
+        return changed + 10_000 < deployedUSec
+    }
+
     /// When the file's content or name last changed (ctime: a write, a rename into the folder; no tool sets it
     /// back, as `touch -d` or `rsync -t` can set the mtime), in wall-clock microseconds.
     private static func changeTimeUSec(_ path: String) -> UInt64? {
@@ -219,7 +228,10 @@ actor PickupEngine {
             return  // it failed as it is, and nothing changed since: a restart alone does not try it again
         }
         if let current, current.status == .deployed {
-            if current.sha256 == sha && (change.fromRescan || current.timeUSec >= change.detectedUSec) {
+            if current.sha256 == sha
+                && (change.fromRescan || current.timeUSec >= change.detectedUSec
+                    || Self.unchanged(change.path, since: current.timeUSec))
+            {
                 return  // unchanged since it was deployed, or already deployed after this change was seen
             }
             if change.fromRescan && explicitActionStands(current, over: change.path) {

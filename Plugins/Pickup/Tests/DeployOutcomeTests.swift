@@ -106,6 +106,8 @@ import Testing
             for name in ["café.txt", "日本語.txt", "a-b_c.txt", "x y.txt"] {
                 _ = try await pickup.call("Deploy", [.string(name), bytes("x"), .string("files")])
             }
+            // Each Deployed signal goes out before its reply, but reaches this test's subscription on its own way.
+            try await waitUntil("four Deployed signals") { pickup.outcomes.count == 4 }
             #expect(pickup.outcomes.count == 4)
         }
     }
