@@ -1,7 +1,7 @@
 import BerthKit
 import Glibc
 
-/// `org.berth.Berth1.Pickup` at `/org/berth/Berth1/pickup` (DESIGN.md section 2). Each method checks its
+/// `org.berth.Berth1.Pickup` at `/org/berth/Berth1/pickup` (docs/api). Each method checks its
 /// arguments here and calls `PickupService` / `PickupEngine`, which hold the logic.
 enum PickupInterface {
     static let name = "org.berth.Berth1.Pickup"

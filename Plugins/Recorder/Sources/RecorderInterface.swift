@@ -1,6 +1,6 @@
 import BerthKit
 
-/// `org.berth.Berth1.Recorder` at `/org/berth/Berth1/recorder` (DESIGN.md §2). Each method checks its arguments
+/// `org.berth.Berth1.Recorder` at `/org/berth/Berth1/recorder` (docs/api). Each method checks its arguments
 /// and calls the running `RecorderEngine`; errors are `BerthError`s whose sentences name the recorder.
 ///
 /// `ListRecordings(t since_usec, u limit) -> a(ssttu)`: recordings that started at or after `since_usec`, oldest

@@ -1,6 +1,6 @@
 import BerthKit
 
-/// The D-Bus face of the plugin (DESIGN.md section 2): `org.berth.Berth1.Services` at the plugin's root and one
+/// The D-Bus face of the plugin (docs/api): `org.berth.Berth1.Services` at the plugin's root and one
 /// `org.berth.Berth1.Service` per service. Handlers check their arguments and call `ServiceRegistry`/`ServiceUnit`.
 enum ServicesInterface {
     static let servicesName = "org.berth.Berth1.Services"

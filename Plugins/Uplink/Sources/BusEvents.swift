@@ -5,7 +5,7 @@ import BerthKit
 enum BusEvents {
     static let root = "/org/berth/Berth1"
 
-    /// Argument names of the signals DESIGN.md section 2 lists; any other signal's arguments are `arg0`, `arg1`...
+    /// Argument names of the signals docs/api lists; any other signal's arguments are `arg0`, `arg1`...
     static let argumentNames: [String: [String]] = [
         "Deployed": ["id", "name", "target", "sha256"], "DeployFailed": ["id", "name", "target", "error"],
         "RecordingSaved": ["id", "path", "start_usec", "seconds"], "RecordingStarted": ["path", "start_usec"],

@@ -1,7 +1,7 @@
 import BerthKit
 import Synchronization
 
-/// `org.berth.Berth1.Uplink` at `/org/berth/Berth1/uplink` (DESIGN.md section 7). Each method checks its arguments
+/// `org.berth.Berth1.Uplink` at `/org/berth/Berth1/uplink` (docs/api). Each method checks its arguments
 /// here and calls `UplinkService`, which holds the logic.
 enum UplinkInterface {
     static let name = "org.berth.Berth1.Uplink"
