@@ -12,53 +12,11 @@ import Testing
     @Test func rollingDeployThroughNginxLosesNoRequest() async throws {
         let bench = ProcessInfo.processInfo.environment["BERTH_BENCH"] == "1"
         try await TestEnvironment.with { env in
-            let prefix = env.root + "/nginx"
-            try FileManager.default.createDirectory(atPath: prefix + "/tmp", withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: env.root + "/frontend", withIntermediateDirectories: true)
-            try FileSystem.writeAtomically(
-                env.root + "/frontend/web.conf", text: "upstream berth_web { server 127.0.0.1:1; }\n")
-            let nginxPort = freePort()
-            let conf = prefix + "/nginx.conf"
-            try FileSystem.writeAtomically(
-                conf,
-                text: """
-                    \(getuid() == 0 ? "user root;" : "")
-                    worker_processes 1;
-                    daemon off;
-                    pid \(prefix)/nginx.pid;
-                    error_log \(prefix)/error.log warn;
-                    events { worker_connections 1024; }
-                    http {
-                        access_log off;
-                        client_body_temp_path \(prefix)/tmp/body;
-                        proxy_temp_path \(prefix)/tmp/proxy;
-                        fastcgi_temp_path \(prefix)/tmp/fastcgi;
-                        uwsgi_temp_path \(prefix)/tmp/uwsgi;
-                        scgi_temp_path \(prefix)/tmp/scgi;
-                        include \(env.root)/frontend/web.conf;
-                        server {
-                            listen 127.0.0.1:\(nginxPort);
-                            location / { proxy_pass http://berth_web; }
-                        }
-                    }
-
-                    """)
-            let nginxArgs = ["nginx", "-e", prefix + "/error.log", "-p", prefix, "-c", conf]
-            let nginx = try ChildProcess.spawn(nginxArgs, stdout: prefix + "/out.log", stderr: prefix + "/out.log")
-            defer {
-                nginx.signal(SIGTERM)
-                for _ in 0..<400 where nginx.isRunning { usleep(5000) }
-                nginx.terminate()
-            }
-            try await waitUntil("nginx listens on \(nginxPort)") {
-                if !nginx.isRunning {
-                    throw TestFailure(
-                        "nginx exited: \((try? String(contentsOfFile: prefix + "/out.log", encoding: .utf8)) ?? "")")
-                }
-                return InstancesTest.get(port: nginxPort) != nil
-            }
+            let nginx = try await PrivateNginx.start(env, workerConnections: 1024)
+            defer { nginx.stop() }
+            let nginxPort = nginx.port
             let minReady = bench ? "2s" : "300ms"
-            let text = InstancesTest.config(env, reload: nginxArgs + ["-s", "reload"])
+            let text = InstancesTest.config(env, reload: nginx.reload)
                 .replacingOccurrences(of: "min_ready: 300ms", with: "min_ready: \(minReady)")
             try await InstancesTest.start(env, config: text)
             let c = try env.connect()
@@ -95,7 +53,7 @@ import Testing
             }
             try await load.stop()
             let counts = load.snapshot
-            let errors = ((try? String(contentsOfFile: prefix + "/error.log", encoding: .utf8)) ?? "")
+            let errors = ((try? String(contentsOfFile: env.root + "/nginx/error.log", encoding: .utf8)) ?? "")
                 .split(separator: "\n").filter { $0.contains("[error]") && !$0.contains("127.0.0.1:1/") }.suffix(3)
                 .joined(separator: "\n")
             #expect(
