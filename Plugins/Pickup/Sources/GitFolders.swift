@@ -289,22 +289,7 @@ struct GitRunner: Sendable {
             await process.stop()
             throw error
         }
-        let finished = await withTaskGroup(of: SupervisorSnapshot?.self) { group in
-            group.addTask {
-                for await snapshot in process.snapshots() where snapshot.state == .inactive || snapshot.state == .failed
-                {
-                    return snapshot
-                }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        let finished = await process.waitForEnd(timeout: timeout)
         await process.stop()
         let output = process.tail(lines: 200).joined(separator: "\n")
         guard let finished else {

@@ -78,7 +78,10 @@ import Testing
                 deployed.of("a.txt").count == 1 && deployed.of("b.txt").count == 1
             }
             #expect(deployed.of("a.txt").first?.commit == c1)
-            #expect(try await gitFolders(harness) == [["site", remote, "main", c1, ""]])
+            // GitFolders is published once the batch is done, which may be after its Deployed signals arrive.
+            try await waitUntil("GitFolders names c1") {
+                try await gitFolders(harness) == [["site", remote, "main", c1, ""]]
+            }
 
             // Change, rename, add: each changed file deploys once, with the new commit; the renamed one undeploys.
             try Files.write(work + "/a.txt", "a2")

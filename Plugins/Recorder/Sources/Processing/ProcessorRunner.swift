@@ -58,19 +58,7 @@ struct ProcessorRunner: Sendable {
             return .failed("processor \"\(processor.name)\" cannot start: \(BerthError.wrapping(error).message)")
         }
         let timeout = Duration.microseconds(Int64(processor.timeoutSeconds * 1e6))
-        let finished = await withTaskGroup(of: SupervisorSnapshot?.self) { group in
-            group.addTask {
-                for await s in process.snapshots() where s.state == .inactive || s.state == .failed { return s }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        let finished = await process.waitForEnd(timeout: timeout)
         await process.stop()
         guard let finished else {
             if Task.isCancelled { return .failed("processor \"\(processor.name)\" was stopped with the recorder") }

@@ -140,6 +140,27 @@ public final class SupervisedProcess: Sendable {
         return stream
     }
 
+    /// Waits until the unit has ended (`inactive` or `failed`) and returns that snapshot; nil when `timeout` passes
+    /// first or the task is cancelled. For one-shot units (`restart: .no`: commands, processors, git); the caller
+    /// stops the unit either way.
+    public func waitForEnd(timeout: Duration) async -> SupervisorSnapshot? {
+        await withTaskGroup(of: SupervisorSnapshot?.self) { group in
+            group.addTask {
+                for await snapshot in self.snapshots() where snapshot.state == .inactive || snapshot.state == .failed {
+                    return snapshot
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// The last `lines` lines of the current log file (empty without a log).
     public func tail(lines: Int) -> [String] {
         guard let path = spec.logPath else { return [] }

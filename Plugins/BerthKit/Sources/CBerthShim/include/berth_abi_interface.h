@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "e04b0219bc51b513e90241a28967df5e4c4d60a905015f3a19f5732d3389282c"
+#define CBERTH_ABI_INTERFACE "9c6bcf239674d8d77e6ca4ba9a5f889fd30b4e1e74eec39b446849583f5adbd8"
 #endif
