@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "e04b0219bc51b513e90241a28967df5e4c4d60a905015f3a19f5732d3389282c"
+#define CBERTH_ABI_INTERFACE "1173ee71925f43b010be1b2b48720ca922b23d922fe0e0f37209190ffb062e29"
 #endif
