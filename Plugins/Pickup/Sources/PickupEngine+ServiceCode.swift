@@ -63,7 +63,8 @@ extension PickupEngine {
                 let stored = try files.map { file in
                     (name: file.name, contentPath: try store.store(file.bytes, sha256: file.sha256, name: file.name))
                 }
-                try await deployServiceCode(target: target, files: stored, source: files.map(\.source).joined(separator: ", "))
+                try await deployServiceCode(
+                    target: target, files: stored, source: files.map(\.source).joined(separator: ", "))
             } catch {
                 for index in records.indices {
                     records[index].status = .failed

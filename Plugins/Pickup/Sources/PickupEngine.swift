@@ -191,7 +191,8 @@ actor PickupEngine {
 
     private func apply(_ change: PickupChange, directory: PickupDirectory, name: String, target: String) async {
         guard let file = await prepare(change, directory: directory, name: name, target: target) else { return }
-        let record = await deploy(name: name, bytes: file.bytes, sha256: file.sha256, target: target, source: file.source)
+        let record = await deploy(
+            name: name, bytes: file.bytes, sha256: file.sha256, target: target, source: file.source)
         if file.markers { Markers.write(beside: file.source, record) }
     }
 
