@@ -24,7 +24,8 @@ extension PickupEngine {
             try publishFile(name: name, storedPath: storedPath)
         default:
             if target.hasPrefix("service:") {
-                return try await deployServiceCode(target: target, name: name, storedPath: storedPath, source: source)
+                return try await deployServiceCode(
+                    target: target, files: [(name: name, contentPath: storedPath)], source: source)
             }
             guard target.hasPrefix("instances/") else {
                 throw BerthError.invalidArgument("pickup target \"\(target)\" is not known")

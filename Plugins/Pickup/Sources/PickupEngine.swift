@@ -106,7 +106,21 @@ actor PickupEngine {
             }
             return
         }
-        for change in batch { await apply(change) }
+        // Code files for one service (`service:NAME`) deploy together after the rest of the batch (its service
+        // definitions first): one release, one restart (PickupEngine+ServiceCode).
+        var serviceCode: [(target: String, changes: [PickupChange])] = []
+        for change in batch {
+            guard let target = serviceCodeTarget(of: change) else {
+                await apply(change)
+                continue
+            }
+            if let index = serviceCode.firstIndex(where: { $0.target == target }) {
+                serviceCode[index].changes.append(change)
+            } else {
+                serviceCode.append((target, [change]))
+            }
+        }
+        for (target, changes) in serviceCode { await deployServiceCodeBatch(target: target, changes) }
     }
 
     private func apply(_ change: PickupChange) async {
@@ -185,6 +199,27 @@ actor PickupEngine {
     }
 
     private func apply(_ change: PickupChange, directory: PickupDirectory, name: String, target: String) async {
+        guard let file = await prepare(change, directory: directory, name: name, target: target) else { return }
+        let record = await deploy(
+            name: name, bytes: file.bytes, sha256: file.sha256, target: target, source: file.source)
+        if file.markers { Markers.write(beside: file.source, record) }
+    }
+
+    /// A changed file of a batch, read whole and worth deploying.
+    struct PreparedFile: Sendable {
+        var name: String
+        var bytes: [UInt8]
+        var sha256: String
+        var source: String
+        /// Whether its folder wants `.deployed`/`.failed` markers beside it.
+        var markers: Bool
+    }
+
+    /// Everything of a change short of deploying it: a removal undoes its deployment, an unreadable file is a
+    /// failed one, an unchanged one (and the other cases below) is passed over; nil then. Else the file to deploy.
+    func prepare(_ change: PickupChange, directory: PickupDirectory, name: String, target: String) async
+        -> PreparedFile?
+    {
         var change = change
         if change.kind == .removed && Self.isFile(change.path) {
             // Back already (an editor's save renames the old file away, then writes the new one): what is there
@@ -195,25 +230,25 @@ actor PickupEngine {
         let markers = directory.markers || (directory.origin == .builtin && builtinMarkers)
         let current = try? log.current(name: name, target: target)
         if change.kind == .removed {
-            guard let current, current.status == .deployed else { return }
+            guard let current, current.status == .deployed else { return nil }
             // Another file of that name (a/index.html gone, b/index.html deployed) stays deployed.
-            if current.source != change.path && picksUp(current.source, for: target) { return }
+            if current.source != change.path && picksUp(current.source, for: target) { return nil }
             _ = try? await undeploy(name: name, target: target, source: change.path)
             if markers { Markers.clear(change.path) }
-            return
+            return nil
         }
         // What is there now, and only when whole (see SourceFile).
         let bytes: [UInt8]
         do {
             switch try SourceFile.read(change.path, limit: maxArtifactBytes) {
             case .whole(let read): bytes = read
-            case .gone: return  // moved on or deleted before the settle ended: nothing to deploy
+            case .gone: return nil  // moved on or deleted before the settle ended: nothing to deploy
             case .notRegular(let reason):
                 logger.debug("\(change.path) \(reason): not deployed")
-                return
+                return nil
             case .openForWriting:
                 logger.debug("\(change.path) is open for writing: it deploys when its writer closes it")
-                return
+                return nil
             }
         } catch {
             // A file that cannot be read, or one over max_artifact_bytes (a 1 TiB sparse file), is a failed
@@ -221,23 +256,23 @@ actor PickupEngine {
             let record = fail(name: name, target: target, source: change.path, error: Self.describe(error))
             logger.error("pickup did not deploy \(change.path): \(record.error)")
             if markers { Markers.write(beside: change.path, record) }
-            return
+            return nil
         }
         let sha = SHA256.hex(bytes)
         if change.fromRescan, failedUnchanged(name: name, target: target, source: change.path, sha256: sha) {
-            return  // it failed as it is, and nothing changed since: a restart alone does not try it again
+            return nil  // it failed as it is, and nothing changed since: a restart alone does not try it again
         }
         if let current, current.status == .deployed {
             if current.sha256 == sha
                 && (change.fromRescan || current.timeUSec >= change.detectedUSec
                     || Self.unchanged(change.path, since: current.timeUSec))
             {
-                return  // unchanged since it was deployed, or already deployed after this change was seen
+                return nil  // unchanged since it was deployed, or already deployed after this change was seen
             }
             if change.fromRescan && explicitActionStands(current, over: change.path) {
                 logger.info(
                     "\(change.path) is older than the \(current.source) of \"\(name)\" to \(target): that stays deployed")
-                return
+                return nil
             }
             if change.fromRescan && current.source != change.path && picksUp(current.source, for: target) {
                 // Two files of one name (a/index.html, b/index.html): the one written last is deployed and a rescan
@@ -245,11 +280,10 @@ actor PickupEngine {
                 logger.warning(
                     "\(change.path) and \(current.source) both deploy as \"\(name)\" to \(target): keeping \(current.source)"
                 )
-                return
+                return nil
             }
         }
-        let record = await deploy(name: name, bytes: bytes, sha256: sha, target: target, source: change.path)
-        if markers { Markers.write(beside: change.path, record) }
+        return PreparedFile(name: name, bytes: bytes, sha256: sha, source: change.path, markers: markers)
     }
 
     /// True when `path` is a file in a pickup folder that deploys it to `target` (a source that still stands: not
@@ -331,7 +365,7 @@ actor PickupEngine {
     }
 
     /// Timestamps, logs and announces an outcome; prunes the store after a deployment.
-    private func finish(_ outcome: DeploymentRecord) -> DeploymentRecord {
+    func finish(_ outcome: DeploymentRecord) -> DeploymentRecord {
         var record = outcome
         record.timeUSec = SystemClock.wallUSec()
         do {

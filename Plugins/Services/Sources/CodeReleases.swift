@@ -23,10 +23,10 @@ struct CodeReleases: Sendable {
         return FileSystem.baseName(target)
     }
 
-    /// A new release: the files of the current one (hard links: unchanged files cost nothing) plus `fileName` with
-    /// the bytes at `contentPath` (a script starting `#!` is made executable). Built under a dot name and renamed
-    /// into place, so a release folder is always complete. Returns its id.
-    func make(adding fileName: String, from contentPath: String) throws -> String {
+    /// A new release: the files of the current one (hard links: unchanged files cost nothing) plus each of `files`
+    /// (a name and the path of its bytes; a script starting `#!` is made executable; a name given twice: the last
+    /// wins). Built under a dot name and renamed into place, so a release folder is always complete. Returns its id.
+    func make(adding files: [(name: String, contentPath: String)]) throws -> String {
         try FileSystem.makeDirectories(releasesFolder, mode: 0o755)
         var stamp = SystemClock.wallUSec()
         var id = Self.id(stamp)
@@ -38,19 +38,22 @@ struct CodeReleases: Sendable {
         try? FileSystem.removeTree(temp)
         try FileSystem.makeDirectories(temp, mode: 0o755)
         do {
+            let added = Set(files.map(\.name))
             if let previous = current() {
                 let from = releasesFolder + "/" + previous
-                for file in FileSystem.list(from) where file != fileName {
+                for file in FileSystem.list(from) where !added.contains(file) {
                     if link(from + "/" + file, temp + "/" + file) != 0 {
                         guard let bytes = try FileSystem.read(from + "/" + file, limit: 1 << 30) else { continue }
                         try FileSystem.writeAtomically(temp + "/" + file, bytes, mode: Self.mode(bytes))
                     }
                 }
             }
-            guard let bytes = try FileSystem.read(contentPath, limit: 1 << 30) else {
-                throw BerthError.notFound("the deployed copy \"\(contentPath)\" of \"\(fileName)\" is gone")
+            for (fileName, contentPath) in files {
+                guard let bytes = try FileSystem.read(contentPath, limit: 1 << 30) else {
+                    throw BerthError.notFound("the deployed copy \"\(contentPath)\" of \"\(fileName)\" is gone")
+                }
+                try FileSystem.writeAtomically(temp + "/" + fileName, bytes, mode: Self.mode(bytes))
             }
-            try FileSystem.writeAtomically(temp + "/" + fileName, bytes, mode: Self.mode(bytes))
             guard rename(temp, releasesFolder + "/" + id) == 0 else {
                 throw SystemError("cannot rename \"\(temp)\" to release \(id)", errno: errno)
             }
@@ -104,15 +107,19 @@ extension ServiceRegistry {
         CodeReleases(root: FileSystem.directoryName(store.directory) + "/code/" + name)
     }
 
-    /// pickup's `service:NAME` target: see `ServiceCodeDeploying`. Deployments to one service go one at a time.
-    func deployCode(service name: String, fileName: String, contentPath: String) async throws -> String {
+    /// pickup's `service:NAME` target: see `ServiceCodeDeploying`. All of `files` make one release and one
+    /// restart (or reload signal). Deployments to one service go one at a time.
+    func deployCode(service name: String, files: [(name: String, contentPath: String)]) async throws -> String {
         let unit = try unit(name)
+        guard !files.isEmpty else {
+            throw BerthError.invalidArgument("a new release of service \"\(name)\" needs at least one file")
+        }
         let releases = codeReleases(name)
         let lock = codeLock(name)
         return try await lock.withLock {
             let (previous, id) = try await OSThread.run(name: "berth-svc-code") {
                 let previous = releases.current()
-                let id = try releases.make(adding: fileName, from: contentPath)
+                let id = try releases.make(adding: files)
                 try releases.switchTo(id)
                 return (previous, id)
             }
@@ -136,8 +143,9 @@ extension ServiceRegistry {
                 do { try await self.restart(name) } catch {
                     back += ", but the service did not start on it either (\(BerthError.wrapping(error).message))"
                 }
+                let names = files.map { BerthError.quote($0.name) }.joined(separator: ", ")
                 throw BerthError.failed(
-                    "service \"\(name)\" did not become ready on release \(id) with \"\(fileName)\" (\(reason)); \(back)")
+                    "service \"\(name)\" did not become ready on release \(id) with \(names) (\(reason)); \(back)")
             }
             try? await OSThread.run(name: "berth-svc-code") { releases.prune() }
             return id

@@ -81,10 +81,10 @@ final class ServicesPlugin: BerthPlugin, ServiceDefining, ServiceCodeDeploying {
 
     // MARK: - ServiceCodeDeploying (pickup's service:NAME target)
 
-    func deployServiceCode(service: String, fileName: String, contentPath: String, source: String) async throws
-        -> String
+    func deployServiceCode(service: String, files: [(name: String, contentPath: String)], source: String)
+        async throws -> String
     {
-        try await registry.deployCode(service: service, fileName: fileName, contentPath: contentPath)
+        try await registry.deployCode(service: service, files: files)
     }
 
     // MARK: - Import/export (kind "service")

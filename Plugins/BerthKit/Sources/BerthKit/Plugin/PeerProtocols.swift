@@ -21,10 +21,11 @@ public protocol InstanceDeploying: Sendable {
 /// The services plugin: pickup's `service:NAME` target (folders `pickup/services/NAME/`) deploys code into a
 /// service's code folder.
 public protocol ServiceCodeDeploying: Sendable {
-    /// Makes a new release of service `service`'s code: the current release's files plus `fileName` with the
-    /// content of the file at `contentPath`, switched in atomically (`releases/<id>/` and the `current` link).
-    /// A running service is then restarted (or sent its `reload_signal`) and must become ready; if it does not,
-    /// the previous release comes back and this throws the reason. Returns the new release's id.
-    func deployServiceCode(service: String, fileName: String, contentPath: String, source: String) async throws
-        -> String
+    /// Makes ONE new release of service `service`'s code: the current release's files plus every file of `files`
+    /// (a name and the path of its content; a name given twice: the last wins), switched in atomically
+    /// (`releases/<id>/` and the `current` link). A running service is then restarted (or sent its
+    /// `reload_signal`) once and must become ready; if it does not, the previous release comes back and this throws
+    /// the reason. Returns the new release's id. Pickup hands over the files of one batch together.
+    func deployServiceCode(service: String, files: [(name: String, contentPath: String)], source: String)
+        async throws -> String
 }

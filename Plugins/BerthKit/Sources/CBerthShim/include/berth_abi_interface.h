@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "9c6bcf239674d8d77e6ca4ba9a5f889fd30b4e1e74eec39b446849583f5adbd8"
+#define CBERTH_ABI_INTERFACE "0f94b871c4d2784e1ca3b70b2088f93a5ee09e12f16f158ee5abf0b7a707da2a"
 #endif
