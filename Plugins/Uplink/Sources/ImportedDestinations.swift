@@ -17,7 +17,8 @@ struct ImportedDestinations: Sendable {
             guard FileSystem.exists(path) else { return [] }
             root = try YAMLParser.parseFile(atPath: path)
         } catch {
-            logger.error("uplink: imported destinations in \"\(path)\" are not loaded: \(BerthError.wrapping(error).message)")
+            logger.error(
+                "uplink: imported destinations in \"\(path)\" are not loaded: \(BerthError.wrapping(error).message)")
             return []
         }
         guard let root, let reader = try? ConfigReader(root, path: ""), let list = try? reader.reader("destinations")
@@ -30,7 +31,8 @@ struct ImportedDestinations: Sendable {
                 try d.finish()
             } catch {
                 logger.error(
-                    "uplink: imported destination \"\(entry.key)\" is not loaded: \(BerthError.wrapping(error).message)")
+                    "uplink: imported destination \"\(entry.key)\" is not loaded: \(BerthError.wrapping(error).message)"
+                )
             }
         }
         return result.sorted { $0.name < $1.name }

@@ -213,7 +213,8 @@ final class UplinkPlugin: BerthPlugin {
         let after = Dictionary(merged.destinations.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var changes: [ConfigChange] = []
         var seen = Set<String>()
-        for name in current.destinations.map(\.name) + merged.destinations.map(\.name) where seen.insert(name).inserted {
+        for name in current.destinations.map(\.name) + merged.destinations.map(\.name) where seen.insert(name).inserted
+        {
             let action: ConfigChange.Action
             switch (running[name], after[name]) {
             case (nil, _): action = .create

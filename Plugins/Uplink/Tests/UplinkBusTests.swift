@@ -129,7 +129,8 @@ import Testing
             let rows = (plan.first?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }
             #expect(rows.contains(["uplink-destination", "broker", "unchanged"]), "\(rows)")
             try FileSystem.writeAtomically(
-                file, text: yaml.replacingOccurrences(of: "berth/{host}/{plugin}/{event}", with: "fleet/{host}/{event}"))
+                file, text: yaml.replacingOccurrences(of: "berth/{host}/{plugin}/{event}", with: "fleet/{host}/{event}")
+            )
             let changed = try await world.client.call(
                 "org.berth.Berth1", "/org/berth/Berth1", "org.berth.Berth1.Manager", "ImportConfig",
                 [.string(file), .bool(false), .bool(true)])

@@ -30,7 +30,8 @@ import Testing
 
     /// A config file whose only destination is an HTTP endpoint nothing listens on that takes no pickup event.
     static func idleConfig() -> String {
-        UplinkWorld.config(destination: "desk", kind: "http", ["url: http://127.0.0.1:\(freePort())/", "events: [uplink.Test]"])
+        UplinkWorld.config(
+            destination: "desk", kind: "http", ["url: http://127.0.0.1:\(freePort())/", "events: [uplink.Test]"])
     }
 
     @Test func importedDestinationReceivesAndSurvivesKillNine() async throws {
@@ -114,7 +115,10 @@ import Testing
                     "uplink:\n  destinations:\n    fleet: {kind: mqtt, host: h, colour: red}\n", "InvalidConfig",
                     "import.yaml:3"
                 ),
-                ("uplink:\n  heartbeat: 5s\n  destinations:\n    fleet: {kind: mqtt, host: h}\n", "InvalidConfig", "import.yaml:2"),
+                (
+                    "uplink:\n  heartbeat: 5s\n  destinations:\n    fleet: {kind: mqtt, host: h}\n", "InvalidConfig",
+                    "import.yaml:2"
+                ),
                 (
                     "uplink:\n  destinations:\n    fleet: {kind: mqtt, host: h, credentials: \(privateFile)}\n",
                     "AccessDenied", "chmod 600"
@@ -162,13 +166,16 @@ import Testing
                     """)
             let rows = try await Self.importConfig(world, file)
             #expect(
-                rows == [["uplink-destination", "broker", "update"], ["uplink-destination", "desk", "create"]], "\(rows)")
+                rows == [["uplink-destination", "broker", "update"], ["uplink-destination", "desk", "create"]],
+                "\(rows)")
             try await world.deploy("second.txt")
             try await waitUntil("the receiver has second.txt") {
                 receiver.received.map { $0.body }.fieldValues("name") == ["second.txt"]
             }
             try await waitUntil("second.txt at the broker under the new topic") {
-                subscriber.messages.contains { $0.topic == "berth/fleet/testhost/Deployed" && $0.payload.contains("second.txt") }
+                subscriber.messages.contains {
+                    $0.topic == "berth/fleet/testhost/Deployed" && $0.payload.contains("second.txt")
+                }
             }
             #expect(try await world.property("LastError").string == "")
 
