@@ -36,8 +36,12 @@ struct UplinkConfig: Sendable, Equatable {
         "uplink.Heartbeat",
     ]
 
-    static func parse(_ node: ConfigNode?, path: String = "uplink") throws -> UplinkConfig {
-        var config = UplinkConfig()
+    /// `defaults` gives the values of the keys the section leaves out (an import leaves them to the config file).
+    static func parse(_ node: ConfigNode?, path: String = "uplink", defaults: UplinkConfig = UplinkConfig()) throws
+        -> UplinkConfig
+    {
+        var config = defaults
+        config.destinations = []
         guard let node else { return config }
         let reader = try ConfigReader(node, path: path)
         if let host = try reader.nonEmptyString("host") {
@@ -113,6 +117,18 @@ struct UplinkConfig: Sendable, Equatable {
         return .map(pairs)
     }
 
+    /// The config file's section with the imported destinations (ImportConfig, kept in the state folder): an
+    /// imported destination takes the place of the config file's destination of its name; the others follow in
+    /// the order given.
+    static func merging(file: UplinkConfig, imported: [DestinationConfig]) -> UplinkConfig {
+        var merged = file
+        let byName = Dictionary(imported.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        merged.destinations = file.destinations.map { byName[$0.name] ?? $0 }
+        let fileNames = Set(file.destinations.map(\.name))
+        merged.destinations += imported.filter { !fileNames.contains($0.name) }
+        return merged
+    }
+
     /// A duration as config text, in milliseconds.
     static func text(_ duration: Duration) -> String { "\(duration.microsecondsClamped / 1000)ms" }
 }
@@ -178,8 +194,9 @@ struct DestinationConfig: Sendable, Equatable {
         return c
     }
 
-    /// The destination as ExportConfig writes it: never the credentials.
-    func node() -> ConfigNode {
+    /// The destination as ExportConfig writes it: never the credentials (`credentials: true` only for the state
+    /// folder's record of imported destinations, which is the daemon's user's alone).
+    func node(credentials withCredentials: Bool = false) -> ConfigNode {
         var pairs: [(String, ConfigNode)] = [("kind", .string(kind.rawValue))]
         switch kind {
         case .mqtt:
@@ -194,6 +211,7 @@ struct DestinationConfig: Sendable, Equatable {
         }
         if let tlsCA { pairs.append(("tls_ca", .string(tlsCA))) }
         pairs.append(("events", .list(events.map(ConfigNode.string))))
+        if withCredentials, let credentials { pairs.append(("credentials", .string(credentials))) }
         return .map(pairs)
     }
 

@@ -67,6 +67,38 @@ struct UplinkConfigTests {
         #expect(back == c)
     }
 
+    @Test func importedDestinationsOverrideByNameAndReadBackWithTheirCredentialsPath() throws {
+        let file = try parse(
+            """
+            uplink:
+              events: [pickup.*]
+              destinations:
+                broker: {kind: mqtt, host: a.example.org}
+                desk: {kind: http, url: "https://example.org/in"}
+            """)
+        let imported = try parse(
+            """
+            uplink:
+              destinations:
+                broker: {kind: mqtt, host: b.example.org, credentials: /etc/berth/b.yaml}
+                fleet: {kind: http, url: "https://fleet.example.org/", events: [uplink.Heartbeat]}
+            """
+        ).destinations
+        let merged = UplinkConfig.merging(file: file, imported: imported)
+        #expect(merged.destinations.map(\.name) == ["broker", "desk", "fleet"])
+        #expect(merged.destinations[0].host == "b.example.org")
+        #expect(merged.destinations[1] == file.destinations[1])
+        let dir = NSTemporaryDirectory() + "uplink-store-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = ImportedDestinations(stateDirectory: dir)
+        try store.save(imported)
+        let back = store.load(defaultEvents: file.events, logger: Logger(label: "test"))
+        #expect(back == imported, "every key comes back, the route and the credentials path included")
+        try store.save([])
+        #expect(!FileManager.default.fileExists(atPath: store.path))
+    }
+
     @Test func credentialsFileMustBePrivate() throws {
         let dir = NSTemporaryDirectory() + "uplink-cred-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
