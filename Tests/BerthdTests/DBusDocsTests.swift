@@ -24,7 +24,7 @@ import Testing
         try await TestEnvironment.with { env in
             let out = env.root + "/rst"
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            let r = try await env.run([Self.root + "/scripts/api-docs", out])
+            let r = try await env.run([Self.root + "/scripts/api-docs", out], timeout: .seconds(120))
             #expect(r.status == 0, "\(r)")
             let rendered = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
             #expect(rendered.count == IntrospectionXML.files.count, "\(rendered)")
@@ -52,7 +52,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: build, withIntermediateDirectories: true)
             let generate = try await env.run(
                 ["gdbus-codegen", "--interface-prefix", "org.berth.Berth1.", "--c-namespace", "Berth",
-                    "--generate-c-code", build + "/berth-generated"] + IntrospectionXML.files)
+                    "--generate-c-code", build + "/berth-generated"] + IntrospectionXML.files, timeout: .seconds(120))
             try #require(generate.status == 0, "\(generate)")
             let flags = try await env.run(["pkg-config", "--cflags", "--libs", "gio-2.0"])
             try #require(flags.status == 0, "\(flags)")
