@@ -72,11 +72,7 @@ import Testing
 
     @Test func reloadChangesOnlyWhatChanged() async throws {
         try await TestEnvironment.with { env in
-            let broker = try Broker(in: env.root)
-            try await broker.start()
-            let subscriber = try await broker.subscribe()
-            let world = try UplinkWorld(env)
-            try broker.writeCredentials(world.credentialsFile)
+            let (broker, subscriber, world) = try await UplinkWorld.withBroker(env)
             let receiver = try await Receiver(in: env.root)
             try await world.start(config: world.mqttConfig(broker))
             try await world.deploy("before.txt")

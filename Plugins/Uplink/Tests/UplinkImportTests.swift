@@ -36,11 +36,7 @@ import Testing
 
     @Test func importedDestinationReceivesAndSurvivesKillNine() async throws {
         try await TestEnvironment.with { env in
-            let broker = try Broker(in: env.root)
-            try await broker.start()
-            let subscriber = try await broker.subscribe()
-            let world = try UplinkWorld(env)
-            try broker.writeCredentials(world.credentialsFile)
+            let (broker, subscriber, world) = try await UplinkWorld.withBroker(env)
             try await world.start(config: Self.idleConfig())
             let file = env.root + "/import.yaml"
             try FileSystem.writeAtomically(
@@ -143,11 +139,7 @@ import Testing
 
     @Test func updateKeepsCredentialsAndReplaceDeletes() async throws {
         try await TestEnvironment.with { env in
-            let broker = try Broker(in: env.root)
-            try await broker.start()
-            let subscriber = try await broker.subscribe()
-            let world = try UplinkWorld(env)
-            try broker.writeCredentials(world.credentialsFile)
+            let (broker, subscriber, world) = try await UplinkWorld.withBroker(env)
             let receiver = try await Receiver(in: env.root)
             try await world.start(config: world.mqttConfig(broker))
             try await world.deploy("first.txt")

@@ -8,11 +8,7 @@ import Testing
 @Suite(.serialized) struct UplinkMQTTTests {
     @Test func everyRoutedEventArrivesOnceWithItsFields() async throws {
         try await TestEnvironment.with { env in
-            let broker = try Broker(in: env.root)
-            try await broker.start()
-            let subscriber = try await broker.subscribe()
-            let world = try UplinkWorld(env)
-            try broker.writeCredentials(world.credentialsFile)
+            let (broker, subscriber, world) = try await UplinkWorld.withBroker(env)
             try await world.start(config: world.mqttConfig(broker))
             let names = ["a.txt", "b.txt", "c.txt"]
             var ids: [String] = []
@@ -51,11 +47,7 @@ import Testing
 
     @Test func brokerDownThenUpDeliversEverythingInOrder() async throws {
         try await TestEnvironment.with { env in
-            let broker = try Broker(in: env.root)
-            try await broker.start()
-            let subscriber = try await broker.subscribe()
-            let world = try UplinkWorld(env)
-            try broker.writeCredentials(world.credentialsFile)
+            let (broker, subscriber, world) = try await UplinkWorld.withBroker(env)
             try await world.start(config: world.mqttConfig(broker))
             try await world.deploy("first.txt")
             _ = try await subscriber.waitForEvents(1)
@@ -139,11 +131,7 @@ import Testing
 
     @Test func testMethodSendsAMessageAndFlushEnds() async throws {
         try await TestEnvironment.with { env in
-            let broker = try Broker(in: env.root)
-            try await broker.start()
-            let subscriber = try await broker.subscribe()
-            let world = try UplinkWorld(env)
-            try broker.writeCredentials(world.credentialsFile)
+            let (broker, subscriber, world) = try await UplinkWorld.withBroker(env)
             try await world.start(config: world.mqttConfig(broker))
             let signals = try await env.connect().signals(path: UplinkWorld.path, interface: UplinkWorld.interface)
             let result = try await world.finish(world.call("Test", [.string("broker")]))
@@ -170,11 +158,7 @@ import Testing
 
     @Test func heartbeatIsComputed() async throws {
         try await TestEnvironment.with { env in
-            let broker = try Broker(in: env.root)
-            try await broker.start()
-            let subscriber = try await broker.subscribe()
-            let world = try UplinkWorld(env)
-            try broker.writeCredentials(world.credentialsFile)
+            let (broker, subscriber, world) = try await UplinkWorld.withBroker(env)
             let config = UplinkWorld.config(
                 [
                     "host: 127.0.0.1", "port: \(broker.port)", "credentials: \(world.credentialsFile)",

@@ -17,6 +17,16 @@ final class UplinkWorld: @unchecked Sendable {
         client = try env.connect()
     }
 
+    /// A running broker with a subscriber, and a world whose credentials file the broker accepts (not started).
+    static func withBroker(_ env: TestEnvironment) async throws -> (Broker, Subscriber, UplinkWorld) {
+        let broker = try Broker(in: env.root)
+        try await broker.start()
+        let subscriber = try await broker.subscribe()
+        let world = try UplinkWorld(env)
+        try broker.writeCredentials(world.credentialsFile)
+        return (broker, subscriber, world)
+    }
+
     var credentialsFile: String { env.root + "/uplink-credentials.yaml" }
 
     /// An `uplink:` section with one destination; `extra` lines go into the destination.
