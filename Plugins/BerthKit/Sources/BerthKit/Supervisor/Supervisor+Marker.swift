@@ -35,20 +35,23 @@ extension Supervisor {
         let prefix = runtimeDirectory + "/"
         var result: [(stat: ProcStat, unit: String)] = []
         var all: [ProcStat] = []
-        // The daemon's descendants only, through /proc/PID/task/TID/children: the cost follows what the daemon
-        // runs, not how many processes the machine has.
+        // The daemon's descendants only, through /proc/PID/task/TID/children, and below a child only when it is
+        // one of ours (marked, or in a recorded group): the cost follows what this supervisor runs, not how many
+        // processes the machine or the rest of the daemon has (a test process runs hundreds of other worlds). This
+        // walk runs on the epoll thread when a unit stops.
         var queue = ProcStat.childrenOfSelf()
         var seen: Set<Int32> = []
         while let pid = queue.popLast() {
-            guard seen.insert(pid).inserted else { continue }
-            queue += ProcStat.children(of: pid)
-            guard let process = ProcStat.read(pid: pid), !process.isZombie else { continue }
+            guard seen.insert(pid).inserted, let process = ProcStat.read(pid: pid), !process.isZombie else { continue }
             all.append(process)
             if let value = ProcStat.environmentValue(pid: process.pid, Self.markerVariable), value.hasPrefix(prefix) {
                 result.append((process, String(value.dropFirst(prefix.count))))
             } else if let record = groups[process.processGroup] {
                 result.append((process, record.name))
+            } else {
+                continue
             }
+            queue += ProcStat.children(of: pid)
         }
         // Members of the units' cgroups (delegated path) that neither the marker nor the group found.
         if let root = cgroupRoot {
