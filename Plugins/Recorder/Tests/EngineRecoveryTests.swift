@@ -63,9 +63,12 @@ import Testing
         #expect(actions.contains(.published(id: renamed.id, path: renamedFinal)))
         #expect(try readWAV(renamedFinal).data == f.fixture.expectedData(0..<8000))
         #expect(try FileIO.listDirectory(layout.partials).isEmpty)
+        // The schedule records 0.2 s every 0.5 s from the start: on a slow machine a new recording may already be
+        // there. The recovered two are listed and counted; anything else is a recording made after the start.
         let rows = try await engine.listRecordings(sinceUSec: 0, limit: 0)
-        #expect(Set(rows.map(\.id)) == [long.id, renamed.id])
-        #expect(engine.properties.recordingsCount == 2)
+        #expect(Set(rows.map(\.id)).isSuperset(of: [long.id, renamed.id]))
+        #expect(rows.filter { ![long.id, renamed.id].contains($0.id) }.allSatisfy { $0.startUSec > deploymentStart + 80_000_000 })
+        #expect(engine.properties.recordingsCount >= 2)
         await engine.shutdown()
     }
 }
