@@ -44,7 +44,8 @@ import Testing
                 jobs.append(Weak(job))
                 objects.append(Weak(job.object))
             }
-            #expect(registry.running.isEmpty)
+            // A job leaves the running list just after its waiters are resumed (Job.finish): wait for it.
+            try await waitUntil("no job is running", timeout: .seconds(10)) { registry.running.isEmpty }
             try await waitUntil("every finished job is released", timeout: .seconds(10)) {
                 jobs.allSatisfy { $0.value == nil }
             }

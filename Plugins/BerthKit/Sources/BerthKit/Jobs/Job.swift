@@ -87,9 +87,6 @@ public final class Job: Sendable {
 
     /// Ends the job once; later calls are ignored.
     public func finish(_ result: JobResult) {
-        // Out of the running list before the result shows: whoever sees the job ended (a waiter, a `wait()` that
-        // returns at once) no longer finds it running.
-        registry.leave(self)
         let waiters: [CheckedContinuation<JobResult, Never>]? = state.withLock { s in
             guard s.result == nil else { return nil }
             s.result = result

@@ -81,11 +81,6 @@ public final class JobRegistry: Sendable {
         return job
     }
 
-    /// Takes an ending job out of the running list (before its result is published; `finished` follows).
-    func leave(_ job: Job) {
-        state.withLock { _ = $0.running.removeValue(forKey: job.id) }
-    }
-
     func finished(_ job: Job, _ result: JobResult) {
         let manager = state.withLock { s -> BusObject? in
             s.running[job.id] = nil
