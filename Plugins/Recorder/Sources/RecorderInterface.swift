@@ -31,8 +31,11 @@ struct RecorderInterface: Sendable {
                     try await named { try await plugin.engine().stopDeployment() }
                     return []
                 },
-                .sync("Status", out: [BusArg("status", "a{sv}")]) { _ in
-                    [RecorderPublisher.vardict(try plugin.engine().status())]
+                // Async, the status read on a worker: it checks the config, which reads the time zone's file.
+                .async("Status", out: [BusArg("status", "a{sv}")]) { _ in
+                    let engine = try plugin.engine()
+                    let status = try await OSThread.run(name: "berth-rec-status") { engine.status() }
+                    return [RecorderPublisher.vardict(status)]
                 },
                 .async(
                     "ListRecordings", in: [BusArg("since_usec", "t"), BusArg("limit", "u")],
