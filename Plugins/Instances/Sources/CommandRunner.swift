@@ -36,19 +36,11 @@ struct CommandRunner: Sendable {
         }
         let log = outputFolder + "/" + name + "." + String(serial) + ".out"
         defer { unlink(log) }
-        let spec = ProcessSpec(
-            name: name, kind: "command", argv: argv, environment: environment, workingDirectory: folder,
-            logPath: log, logMaxBytes: 0, logKeep: 0, readiness: .immediate, restart: .no, startTimeout: .zero,
-            stopTimeout: .seconds(2), startLimitBurst: 1000)
-        let process = supervisor.process(spec)
-        do {
-            try await process.start()
-        } catch {
-            await process.stop()
-            throw error
-        }
-        let finished = await process.waitForEnd(timeout: timeout)
-        await process.stop()
+        let process = supervisor.process(
+            .oneShot(
+                name: name, kind: "command", argv: argv, environment: environment, workingDirectory: folder,
+                logPath: log))
+        let finished = try await process.runToEnd(timeout: timeout)
         let output = process.tail(lines: 20).joined(separator: "\n")
         guard let finished else {
             let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18

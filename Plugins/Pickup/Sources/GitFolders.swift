@@ -278,19 +278,10 @@ struct GitRunner: Sendable {
         }
         let log = outputFolder + "/" + name + "." + String(serial) + ".out"
         defer { unlink(log) }
-        let spec = ProcessSpec(
-            name: name + "-" + String(serial), kind: "command", argv: argv, environment: environment, logPath: log,
-            logMaxBytes: 0, logKeep: 0, readiness: .immediate, restart: .no, startTimeout: .zero,
-            stopTimeout: .seconds(2), startLimitBurst: 1000)
-        let process = supervisor.process(spec)
-        do {
-            try await process.start()
-        } catch {
-            await process.stop()
-            throw error
-        }
-        let finished = await process.waitForEnd(timeout: timeout)
-        await process.stop()
+        let process = supervisor.process(
+            .oneShot(
+                name: name + "-" + String(serial), kind: "command", argv: argv, environment: environment, logPath: log))
+        let finished = try await process.runToEnd(timeout: timeout)
         let output = process.tail(lines: 200).joined(separator: "\n")
         guard let finished else {
             return Outcome(status: -SIGKILL, output: output + "\n(stopped after the time limit of \(timeout))")

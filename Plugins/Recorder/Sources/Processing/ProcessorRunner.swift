@@ -46,20 +46,16 @@ struct ProcessorRunner: Sendable {
         environment["BERTH_LONGITUDE"] = deployment.map { String($0.longitude) } ?? ""
         environment["BERTH_PROCESSOR"] = processor.name
         environment["BERTH_ATTEMPT"] = String(claim.attempt)
-        let spec = ProcessSpec(
-            name: "\(processor.name)-\(r.id)", kind: "processor", argv: processor.command + [r.path],
-            environment: environment, logPath: output, logMaxBytes: 0, logKeep: 0, readiness: .immediate, restart: .no,
-            startTimeout: .zero, stopTimeout: .seconds(2), startLimitBurst: 1000)
-        let process = supervisor.process(spec)
+        let process = supervisor.process(
+            .oneShot(
+                name: "\(processor.name)-\(r.id)", kind: "processor", argv: processor.command + [r.path],
+                environment: environment, logPath: output))
+        let finished: SupervisorSnapshot?
         do {
-            try await process.start()
+            finished = try await process.runToEnd(timeout: .microseconds(Int64(processor.timeoutSeconds * 1e6)))
         } catch {
-            await process.stop()
             return .failed("processor \"\(processor.name)\" cannot start: \(BerthError.wrapping(error).message)")
         }
-        let timeout = Duration.microseconds(Int64(processor.timeoutSeconds * 1e6))
-        let finished = await process.waitForEnd(timeout: timeout)
-        await process.stop()
         guard let finished else {
             if Task.isCancelled { return .failed("processor \"\(processor.name)\" was stopped with the recorder") }
             return .failed(

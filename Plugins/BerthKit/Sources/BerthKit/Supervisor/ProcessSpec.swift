@@ -87,3 +87,17 @@ public struct ProcessSpec: Sendable, Equatable {
     /// "service \"laser\"" — the subject of every message about this unit.
     var subject: String { "\(kind) \"\(name)\"" }
 }
+
+extension ProcessSpec {
+    /// A command run once to its end (`SupervisedProcess.runToEnd`): ready at once, never restarted, its output in
+    /// `logPath` without rotation, SIGKILL 2 s after SIGTERM.
+    public static func oneShot(
+        name: String, kind: String, argv: [String], environment: [String: String] = [:],
+        workingDirectory: String? = nil, logPath: String
+    ) -> ProcessSpec {
+        ProcessSpec(
+            name: name, kind: kind, argv: argv, environment: environment, workingDirectory: workingDirectory,
+            logPath: logPath, logMaxBytes: 0, logKeep: 0, readiness: .immediate, restart: .no, startTimeout: .zero,
+            stopTimeout: .seconds(2), startLimitBurst: 1000)
+    }
+}

@@ -161,6 +161,20 @@ public final class SupervisedProcess: Sendable {
         }
     }
 
+    /// Runs a one-shot unit to its end: starts it (stopped again when the start fails, which throws), waits for its
+    /// end or `timeout` (`waitForEnd`) and stops it either way. Returns the last snapshot, nil after the time limit.
+    public func runToEnd(timeout: Duration) async throws -> SupervisorSnapshot? {
+        do {
+            try await start()
+        } catch {
+            await stop()
+            throw error
+        }
+        let finished = await waitForEnd(timeout: timeout)
+        await stop()
+        return finished
+    }
+
     /// The last `lines` lines of the current log file (empty without a log).
     public func tail(lines: Int) -> [String] {
         guard let path = spec.logPath else { return [] }

@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "0f94b871c4d2784e1ca3b70b2088f93a5ee09e12f16f158ee5abf0b7a707da2a"
+#define CBERTH_ABI_INTERFACE "585170f32ea3a9d5c7c6a638cfc16573908454785c7cdcd5d905cc9ceae605ce"
 #endif
