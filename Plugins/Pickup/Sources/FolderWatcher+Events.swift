@@ -85,13 +85,35 @@ extension FolderWatcher {
     ) {
         guard directory.placement(forRelative: relative) != nil else { return }
         let path = directory.path + "/" + relative
+        enqueue(
+            PickupChange(
+                directory: directory.name, path: path, relative: relative, kind: kind,
+                detectedUSec: SystemClock.wallUSec()), &table)
+    }
+
+    /// Looks at a change again after `delay` (unless a newer event of its file is pending by then): the engine found
+    /// the file still open for writing. The kernel sends IN_CLOSE_WRITE a moment before it counts the writer gone, so
+    /// a file whose last writer has just closed it can still look open, and that close was its last event.
+    func recheck(_ change: PickupChange, after delay: Duration) {
+        FDWatcher.shared.after(delay) { [weak self] in
+            guard let self else { return }
+            self.worker.submit {
+                self.table.withLock { table in
+                    guard table.directories[change.directory] != nil, table.pending[change.path] == nil else { return }
+                    self.enqueue(change, &table)
+                }
+            }
+        }
+    }
+
+    /// Adds a change to the next batch (replacing a pending one of its path) and makes sure the settle timer runs.
+    private func enqueue(_ change: PickupChange, _ table: inout WatchTable) {
         let now = SystemClock.monotonicUSec()
         if table.pending.isEmpty { table.firstPendingAt = now }
         table.lastEventAt = now
-        if table.pending[path] == nil { table.order.append(path) }
-        table.pendingDirectories.insert(directory.name)
-        table.pending[path] = PickupChange(
-            directory: directory.name, path: path, relative: relative, kind: kind, detectedUSec: SystemClock.wallUSec())
+        if table.pending[change.path] == nil { table.order.append(change.path) }
+        table.pendingDirectories.insert(change.directory)
+        table.pending[change.path] = change
         if !table.timerArmed {
             table.timerArmed = true
             armSettleTimer(settle)

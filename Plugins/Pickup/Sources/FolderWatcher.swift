@@ -13,6 +13,8 @@ struct PickupChange: Sendable, Equatable {
     var detectedUSec: UInt64
     /// From a rescan: deploy only when the content differs from what is deployed.
     var fromRescan = false
+    /// How many times the file was looked at again because it was still open for writing (`FolderWatcher.recheck`).
+    var rechecks = 0
 }
 
 /// Watches pickup folders with inotify. Events are coalesced per path until the folders are quiet for `settle` (at

@@ -51,6 +51,12 @@ actor PickupEngine {
 
     func setAnnouncer(_ announcer: @escaping DeploymentAnnouncer) { announce = announcer }
 
+    /// Where a change goes whose file was still open for writing when it was read: the watcher looks at it again
+    /// (`FolderWatcher.recheck`), at most `maxRechecks` times; after that, its writer's close is an event of its own.
+    var recheck: @Sendable (PickupChange) -> Void = { _ in }
+    static let maxRechecks = 6
+    func setRecheck(_ recheck: @escaping @Sendable (PickupChange) -> Void) { self.recheck = recheck }
+
     func configure(_ config: PickupConfig) {
         keepVersions = config.keepVersions
         builtinMarkers = config.markers
@@ -248,6 +254,11 @@ actor PickupEngine {
                 return nil
             case .openForWriting:
                 logger.debug("\(change.path) is open for writing: it deploys when its writer closes it")
+                if change.rechecks < Self.maxRechecks {
+                    var again = change
+                    again.rechecks += 1
+                    recheck(again)
+                }
                 return nil
             }
         } catch {

@@ -54,6 +54,10 @@ final class PickupService: Sendable {
 
     /// Watches every folder, rescans them all (files changed while the daemon was down deploy), then reads events.
     func start(config: PickupConfig) async throws {
+        // 50 ms, then twice as long each time (3.15 s in all over `PickupEngine.maxRechecks`).
+        await engine.setRecheck { [watcher] change in
+            watcher.recheck(change, after: .milliseconds(25 << change.rechecks))
+        }
         for directory in PickupDirectory.builtins(stateDirectory: stateDirectory) {
             try FileSystem.makeDirectories(directory.path)
             await add(directory)

@@ -61,10 +61,11 @@ import Testing
         let watched = await watcher.watchedFolders.filter { $0.hasPrefix("tree:") }.count
         #expect(watched == 201, "\(watched) folders of the tree watched")
         // Loose (a regression check, not a benchmark): before, the epoll thread walked, so the timers stopped for
-        // the whole walk: a handful fired, each late by about the walk. The median, not the latest, is judged: on a
-        // loaded machine (the whole suite at once) the thread itself may wait for a core now and then.
+        // the whole walk: one or two fired, each late by about the walk. The median, not the latest, is judged: on a
+        // loaded machine (the whole suite at once) the thread itself waits for a core now and then (8 timers in a
+        // walk of 0.6 s, each 50 ms late, were seen with the load at 8 on 2 cores).
         #expect(
-            lateness.count >= 10 && median < max(walk / 3, .milliseconds(30)),
+            lateness.count >= 3 && median < max(walk / 3, .milliseconds(30)),
             "\(lateness.count) epoll timers during a walk of \(walk): median \(median) late, latest \(latest)")
         try await waitUntil("the busy folder's changes arrive as a batch") { batches.withLock { $0 } > 0 }
         print("walk of 10,000 files: \(walk); \(lateness.count) epoll timers, median \(median) late, latest \(latest)")

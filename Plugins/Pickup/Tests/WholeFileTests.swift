@@ -34,6 +34,28 @@ import Testing
         }
     }
 
+    /// The kernel sends IN_CLOSE_WRITE a moment before it counts the writer gone, so a file can still look open
+    /// when its last close was its last event. Here a second writer holds the file through a hard link in a folder
+    /// nobody watches, and its close sends no event to pickup at all: the file deploys when pickup looks again.
+    @Test func aFileThatLookedOpenAtItsLastEventDeploysWhenTheWriterIsGone() async throws {
+        try await TestEnvironment.with { env in
+            let pickup = try await PickupHarness.start(env)
+            let path = pickup.folder("files") + "/late.txt"
+            let elsewhere = env.root + "/unwatched"
+            try FileSystem.makeDirectories(elsewhere)
+            try Files.write(path, "")
+            try await pickup.waitFor("late.txt")
+            #expect(link(path, elsewhere + "/late.txt") == 0, "link: errno \(errno)")
+            let hidden = try Self.openAndWrite(elsewhere + "/late.txt", "", flags: O_APPEND)
+            try Files.write(path, "complete")  // close-write: pickup looks while `hidden` is still open
+            try await Task.sleep(for: .milliseconds(500))  // pickup settles in 5 ms: it has looked by now
+            close(hidden)  // no event for pickup's folder
+            let seen = try await pickup.waitFor("late.txt", count: 2, timeout: .seconds(5))
+            let sha = try await Files.sha256sum(path)
+            #expect(seen[1].ok && seen[1].detail == sha, "\(seen)")
+        }
+    }
+
     /// The scan at start finds a file still being written: it waits for the writer's close, then deploys once.
     @Test func fileOpenForWritingAtStartDeploysWhenClosed() async throws {
         try await TestEnvironment.with { env in
