@@ -1,5 +1,6 @@
 import BerthKit
 import Foundation
+import Testing
 
 /// A private world for one test: a temp folder (never ~), XDG folders inside it, a private dbus-daemon
 /// (never the host's bus) and the berthd processes the test starts. `TestEnvironment.with` tears it all down on
@@ -21,9 +22,25 @@ public final class TestEnvironment: @unchecked Sendable {
     }
 
     /// Runs `body` in a new world, torn down on every path. At most `TestSlots`' limit of worlds run at once.
-    public static func with<T>(_ body: (TestEnvironment) async throws -> T) async throws -> T {
+    ///
+    /// A world has a time limit (`timeLimit`, 4 minutes unless given): when it passes, an issue is recorded and the
+    /// test's task is cancelled, which ends its waits (a `Task.sleep`, a `waitUntil`, a signal stream's `next()`), so
+    /// a wait for something that never comes fails the test instead of holding the whole run.
+    public static func with<T>(
+        timeLimit: Duration = .seconds(240), sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: (TestEnvironment) async throws -> T
+    ) async throws -> T {
         try await TestSlots.withSlot {
             let env = try await TestEnvironment()
+            let watchdog = TaskWatchdog.arm(after: timeLimit)
+            defer {
+                watchdog.cancel()
+                if watchdog.fired {
+                    Issue.record(
+                        "the test's world passed its time limit of \(timeLimit): its task was cancelled",
+                        sourceLocation: sourceLocation)
+                }
+            }
             do {
                 let result = try await body(env)
                 await env.tearDown()
