@@ -36,7 +36,7 @@ public final class PrivateBus: @unchecked Sendable {
             stderr: dir + "/dbus.log")
         let bus = PrivateBus(address: "unix:path=" + socket, socket: socket, process: process)
         // The socket file appears at bind(), before listen(): wait until a connection is accepted.
-        try await waitUntil("dbus-daemon listens on \(socket)", timeout: .seconds(10)) {
+        try await waitUntil("dbus-daemon listens on \(socket)", timeout: .seconds(30)) {
             FileManager.default.fileExists(atPath: socket) && (try? BusConnection(.address(bus.address), description: "probe"))
                 .map { connection in
                     connection.close()
