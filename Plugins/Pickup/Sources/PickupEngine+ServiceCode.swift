@@ -72,10 +72,7 @@ extension PickupEngine {
                     records[index].code = Self.code(of: error)
                 }
             }
-            for (file, record) in zip(files, records) {
-                let record = finish(record)
-                if file.markers { Markers.write(beside: file.source, record) }
-            }
+            for (file, record) in zip(files, records) { noteDeployed(file, finish(record)) }
         }
     }
 

@@ -36,6 +36,10 @@ actor PickupEngine {
     nonisolated let pausedFlag = Mutex(false)
     var queued: [PickupChange] = []
     var announce: DeploymentAnnouncer = { _ in }
+    /// A folder file's ctime (ns) when its content was last read and deployed, by path: an event of that file whose
+    /// ctime is still this one is news of what is already deployed (the rescan of a folder just added deployed it
+    /// first); `touch` or a save of the same content changes the ctime and deploys again.
+    var readChangeTimes: [String: UInt64] = [:]
     let logger = Logger(label: "berth.pickup")
 
     init(stateDirectory: String, targets: DeployTargets, config: PickupConfig) throws {
@@ -198,17 +202,25 @@ actor PickupEngine {
 
     /// When the file's content or name last changed (ctime: a write, a rename into the folder; no tool sets it
     /// back, as `touch -d` or `rsync -t` can set the mtime), in wall-clock microseconds.
-    private static func changeTimeUSec(_ path: String) -> UInt64? {
+    private static func changeTimeUSec(_ path: String) -> UInt64? { changeTimeNSec(path).map { $0 / 1000 } }
+
+    static func changeTimeNSec(_ path: String) -> UInt64? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
-        return UInt64(max(0, info.st_ctim.tv_sec)) * 1_000_000 + UInt64(max(0, info.st_ctim.tv_nsec)) / 1000
+        return UInt64(max(0, info.st_ctim.tv_sec)) * 1_000_000_000 + UInt64(max(0, info.st_ctim.tv_nsec))
     }
 
     private func apply(_ change: PickupChange, directory: PickupDirectory, name: String, target: String) async {
         guard let file = await prepare(change, directory: directory, name: name, target: target) else { return }
         let record = await deploy(
             name: name, bytes: file.bytes, sha256: file.sha256, target: target, source: file.source)
+        noteDeployed(file, record)
+    }
+
+    /// After a folder's file deployed: its markers, and the change time it had when it was read.
+    func noteDeployed(_ file: PreparedFile, _ record: DeploymentRecord) {
         if file.markers { Markers.write(beside: file.source, record) }
+        if record.status == .deployed, let changed = file.changeTimeNSec { readChangeTimes[file.source] = changed }
     }
 
     /// A changed file of a batch, read whole and worth deploying.
@@ -219,6 +231,8 @@ actor PickupEngine {
         var source: String
         /// Whether its folder wants `.deployed`/`.failed` markers beside it.
         var markers: Bool
+        /// Its ctime (ns) when it was read.
+        var changeTimeNSec: UInt64?
     }
 
     /// Everything of a change short of deploying it: a removal undoes its deployment, an unreadable file is a
@@ -236,6 +250,7 @@ actor PickupEngine {
         let markers = directory.markers || (directory.origin == .builtin && builtinMarkers)
         let current = try? log.current(name: name, target: target)
         if change.kind == .removed {
+            readChangeTimes[change.path] = nil
             guard let current, current.status == .deployed else { return nil }
             // Another file of that name (a/index.html gone, b/index.html deployed) stays deployed.
             if current.source != change.path && picksUp(current.source, for: target) { return nil }
@@ -269,13 +284,20 @@ actor PickupEngine {
             if markers { Markers.write(beside: change.path, record) }
             return nil
         }
+        if change.rechecks > 0, let last = try? log.latest(name: name, target: target),
+            last.timeUSec >= change.detectedUSec
+        {
+            return nil  // a later event of the file was handled meanwhile: this look again is news of it
+        }
         let sha = SHA256.hex(bytes)
+        let changed = Self.changeTimeNSec(change.path)
         if change.fromRescan, failedUnchanged(name: name, target: target, source: change.path, sha256: sha) {
             return nil  // it failed as it is, and nothing changed since: a restart alone does not try it again
         }
         if let current, current.status == .deployed {
             if current.sha256 == sha
                 && (change.fromRescan || current.timeUSec >= change.detectedUSec
+                    || (current.source == change.path && changed != nil && readChangeTimes[change.path] == changed)
                     || Self.unchanged(change.path, since: current.timeUSec))
             {
                 return nil  // unchanged since it was deployed, or already deployed after this change was seen
@@ -294,7 +316,8 @@ actor PickupEngine {
                 return nil
             }
         }
-        return PreparedFile(name: name, bytes: bytes, sha256: sha, source: change.path, markers: markers)
+        return PreparedFile(
+            name: name, bytes: bytes, sha256: sha, source: change.path, markers: markers, changeTimeNSec: changed)
     }
 
     /// True when `path` is a file in a pickup folder that deploys it to `target` (a source that still stands: not
