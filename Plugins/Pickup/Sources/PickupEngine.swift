@@ -182,13 +182,15 @@ actor PickupEngine {
     }
 
     /// True when what is deployed came from a person's explicit action (an upload, a Rollback, a DeployFile of
-    /// another path) made after the file at `path` last changed: a rescan leaves it deployed; the file's next
-    /// change deploys the file again.
-    private func explicitActionStands(_ current: DeploymentRecord, over path: String) -> Bool {
+    /// another path) made after the file at `path` last changed: a rescan leaves it deployed, and so does an event
+    /// of the file read late (a change seen before the action); the file's next change deploys the file again.
+    /// For an event, the kernel's coarse ctime (a few ms behind) could place a write just after the action before
+    /// it: only a ctime `marginUSec` or more before the action counts as older.
+    private func explicitActionStands(_ current: DeploymentRecord, over path: String, marginUSec: UInt64) -> Bool {
         guard current.source != path, !picksUp(current.source, for: current.target),
             let changed = Self.changeTimeUSec(path)
         else { return false }
-        return changed <= current.timeUSec
+        return changed + marginUSec <= current.timeUSec
     }
 
     /// True when the file has not changed since `deployedUSec` by its ctime: its event may have been read after the
@@ -302,7 +304,7 @@ actor PickupEngine {
             {
                 return nil  // unchanged since it was deployed, or already deployed after this change was seen
             }
-            if change.fromRescan && explicitActionStands(current, over: change.path) {
+            if explicitActionStands(current, over: change.path, marginUSec: change.fromRescan ? 0 : 10_000) {
                 logger.info(
                     "\(change.path) is older than the \(current.source) of \"\(name)\" to \(target): that stays deployed")
                 return nil

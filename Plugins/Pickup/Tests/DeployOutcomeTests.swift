@@ -124,6 +124,14 @@ import Testing
             try await pickup.waitFor("page.txt", count: 2)
             _ = try await pickup.call("Rollback", [.string("page.txt"), .string("files")])
             try await pickup.waitFor("page.txt", count: 3)
+            // An event of the file that changed nothing (opened for writing and closed: a late event looks the
+            // same) leaves the Rollback standing.
+            let opened = open(files + "/page.txt", O_WRONLY | O_CLOEXEC)
+            #expect(opened >= 0)
+            close(opened)
+            try await pickup.barrier(in: files, "after-open")
+            #expect(pickup.outcomes(named: "page.txt").count == 3, "\(pickup.outcomes(named: "page.txt"))")
+            #expect(try FileSystem.readText(published + "page.txt") == "v1")
             try Files.write(files + "/other.txt", "from the folder")
             try await pickup.waitFor("other.txt")
             _ = try await pickup.call("Deploy", [.string("other.txt"), bytes("uploaded"), .string("files")])
