@@ -126,62 +126,55 @@ struct InstancesInterface: Sendable {
     func switchTo(_ id: String) async throws -> [DBusValue] {
         let instance = try await manager.switchTarget(id)
         let application = instance.application
-        try await manager.reserve(application)
-        do {
-            return try await context.startJob("switch \(application) to \(id)") { job in
-                do {
-                    try await manager.switchTo(id, job: job)
-                } catch {
-                    await manager.release(application)
-                    throw error
-                }
-                await manager.release(application)
-            }.reply
-        } catch {
-            await manager.release(application)
-            throw error
-        }
+        return try await applicationJob(application, operation: { _ in "switch \(application) to \(id)" }) { job, _ in
+            try await manager.switchTo(id, job: job)
+        }.reply
     }
 
     func deploy(application: String, source: String, options: [String: DBusValue]) async throws -> Job {
         let request = try DeployRequest.parse(application: application, source: source, options: options)
-        try await manager.reserve(application)
-        var reserved: String?
-        do {
-            let id = try await manager.reserveInstance(application: application)
-            reserved = id
-            return try await context.startJob("deploy \(application) as \(id)") { job in
-                do {
-                    try await manager.deploy(request, id: id, job: job)
-                } catch {
-                    await manager.releaseReserved(id)
-                    await manager.release(application)
-                    throw error
-                }
-                await manager.release(application)
-            }
-        } catch {
-            if let reserved { await manager.releaseReserved(reserved) }
-            await manager.release(application)
-            throw error
+        return try await applicationJob(
+            application, preparing: { try await manager.reserveInstance(application: application) },
+            undo: { await manager.releaseReserved($0) }, operation: { "deploy \(application) as \($0)" }
+        ) { job, id in
+            try await manager.deploy(request, id: id, job: job)
         }
     }
 
     func rollback(_ application: String) async throws -> [DBusValue] {
         try InstanceNames.checkApplication(application, what: "application")
         let target = try await manager.rollbackTarget(application)
+        return try await applicationJob(application, operation: { _ in "rollback \(application) to \(target.id)" }) {
+            job, _ in try await manager.rollback(application, job: job)
+        }.reply
+    }
+
+    /// A job that changes what serves `application` (deploy, rollback, switch). It holds the application's
+    /// reservation (one such job at a time) from before it starts until it ends, or gives it back at once when the
+    /// job cannot start. `preparing` makes a value once the application is reserved (deploy's reserved instance id;
+    /// `operation` names the job with it) and `undo` gives that value back when the job fails or cannot start.
+    private func applicationJob(
+        _ application: String, preparing: () async throws -> String = { "" },
+        undo: @escaping @Sendable (String) async -> Void = { _ in }, operation: (String) -> String,
+        _ body: @escaping @Sendable (Job, String) async throws -> Void
+    ) async throws -> Job {
         try await manager.reserve(application)
+        var prepared: String?
         do {
-            return try await context.startJob("rollback \(application) to \(target.id)") { job in
+            let value = try await preparing()
+            prepared = value
+            return try await context.startJob(operation(value)) { job in
                 do {
-                    try await manager.rollback(application, job: job)
+                    try await body(job, value)
                 } catch {
+                    await undo(value)
                     await manager.release(application)
                     throw error
                 }
                 await manager.release(application)
-            }.reply
+            }
         } catch {
+            if let prepared { await undo(prepared) }
             await manager.release(application)
             throw error
         }
