@@ -63,10 +63,7 @@ extension InstanceManager {
             step.next(
                 "waiting for health check \(health.checkText) (timeout \(health.timeout), min_ready \(health.minReady))"
             )
-            let checker = HealthChecker(
-                spec: health, port: instance.record.port, folder: instance.folder, runner: runner,
-                notRunning: { instance.notRunningReason })
-            try await checker.waitHealthy { job.log($0) }
+            try await waitHealthy(instance, health) { job.log($0) }
             step.next("switching the front end of \"\(app)\" to \(instance.id)")
             try await switchFrontEnd(app: app, to: instance, previous: previous, log: { job.log($0) })
             try markServed(instance)

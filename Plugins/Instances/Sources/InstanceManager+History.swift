@@ -50,14 +50,11 @@ extension InstanceManager {
         step.next(wasRunning ? "\(target.id) already runs" : "starting \(target.id)")
         do {
             if !wasRunning { try await start(target.id) }
-            let health = target.record.config.health ?? settings.health
+            let health = healthSpec(of: target)
             step.next(
                 "waiting for health check \(health.checkText) of \(target.id) (timeout \(health.timeout), "
                     + "min_ready \(health.minReady))")
-            let checker = HealthChecker(
-                spec: health, port: target.record.port, folder: target.folder, runner: runner,
-                notRunning: { target.notRunningReason })
-            try await checker.waitHealthy { job.log($0) }
+            try await waitHealthy(target, health) { job.log($0) }
             step.next("switching the front end of \"\(application)\" to \(target.id)")
             try await switchFrontEnd(app: application, to: target, previous: previous, log: { job.log($0) })
         } catch {
@@ -79,6 +76,19 @@ extension InstanceManager {
             await instance.process.stop()
         }
         step.next("rolled back \"\(application)\" to \(target.id)")
+    }
+
+    /// The health check an instance's deploy used: its own, else the plugin's.
+    func healthSpec(of instance: Instance) -> HealthSpec { instance.record.config.health ?? settings.health }
+
+    /// Waits until `instance` passes `health` on its port and in its folder (a process that stopped fails at once).
+    func waitHealthy(_ instance: Instance, _ health: HealthSpec, log: @escaping @Sendable (String) -> Void)
+        async throws
+    {
+        let checker = HealthChecker(
+            spec: health, port: instance.record.port, folder: instance.folder, runner: runner,
+            notRunning: { instance.notRunningReason })
+        try await checker.waitHealthy(log: log)
     }
 
     // MARK: - Retention
@@ -133,14 +143,11 @@ extension InstanceManager {
         let instance = try switchTarget(id)
         let app = instance.application
         let previous = store.current(app)
-        let health = instance.record.config.health ?? settings.health
+        let health = healthSpec(of: instance)
         job.log(
             "[1/2] waiting for health check \(health.checkText) of \(id) (timeout \(health.timeout), "
                 + "min_ready \(health.minReady))")
-        let checker = HealthChecker(
-            spec: health, port: instance.record.port, folder: instance.folder, runner: runner,
-            notRunning: { instance.notRunningReason })
-        try await checker.waitHealthy { job.log($0) }
+        try await waitHealthy(instance, health) { job.log($0) }
         job.log("[2/2] switching the front end of \"\(app)\" to \(id)")
         try await switchFrontEnd(app: app, to: instance, previous: previous, log: { job.log($0) })
         try markServed(instance)
@@ -172,12 +179,8 @@ extension InstanceManager {
         guard store.current(app) == instance.id else { return }
         let others = running(of: app).filter { $0.id != instance.id }.reversed()
         for other in others {
-            let health = other.record.config.health ?? settings.health
-            let checker = HealthChecker(
-                spec: health, port: other.record.port, folder: other.folder, runner: runner,
-                notRunning: { other.notRunningReason })
             do {
-                try await checker.waitHealthy(log: log)
+                try await waitHealthy(other, healthSpec(of: other), log: log)
                 try await switchFrontEnd(app: app, to: other, previous: instance.id, log: log)
                 try markServed(other)
                 log("the front end of \"\(app)\" now points at \(other.id)")
