@@ -34,16 +34,17 @@ actor GitFolders {
         var tail: Task<Void, Never>?
     }
 
-    private let runner: GitRunner
+    /// git runs as one-shot units of pickup's own supervisor, its last 200 lines of output kept.
+    private let runner: CommandRunner
     private let logger: Logger
     let commits: GitCommits
     private var folders: [String: Folder] = [:]
     private var object: BusObject?
 
     init(runtimeDirectory: String, commits: GitCommits, logger: Logger) throws {
-        runner = GitRunner(
+        runner = CommandRunner(
             supervisor: try Supervisor(runtimeDirectory: runtimeDirectory, logger: logger),
-            outputFolder: runtimeDirectory)
+            outputFolder: runtimeDirectory, outputLines: 200)
         self.commits = commits
         self.logger = logger
     }
@@ -249,43 +250,5 @@ extension String {
         while let first = slice.first, first.isWhitespace { slice = slice.dropFirst() }
         while let last = slice.last, last.isWhitespace { slice = slice.dropLast() }
         return String(slice)
-    }
-}
-
-/// Runs git as a one-shot unit of pickup's own supervisor: its own process group, output to a file read back,
-/// SIGTERM then SIGKILL at the time limit, and gone with the daemon (PR_SET_PDEATHSIG).
-struct GitRunner: Sendable {
-    let supervisor: Supervisor
-    let outputFolder: String
-    private static let counter = Mutex<UInt64>(0)
-
-    struct Outcome: Sendable {
-        var status: Int32
-        var output: String
-        var succeeded: Bool { status == 0 }
-        var reason: String {
-            let what = status < 0 ? "was killed by signal \(-status)" : "exited with status \(status)"
-            let last = output.split(separator: "\n").last.map { ": " + $0 } ?? ""
-            return what + last
-        }
-    }
-
-    func run(_ name: String, _ argv: [String], environment: [String: String], timeout: Duration) async throws -> Outcome
-    {
-        let serial = Self.counter.withLock { n -> UInt64 in
-            n += 1
-            return n
-        }
-        let log = outputFolder + "/" + name + "." + String(serial) + ".out"
-        defer { unlink(log) }
-        let process = supervisor.process(
-            .oneShot(
-                name: name + "-" + String(serial), kind: "command", argv: argv, environment: environment, logPath: log))
-        let finished = try await process.runToEnd(timeout: timeout)
-        let output = process.tail(lines: 200).joined(separator: "\n")
-        guard let finished else {
-            return Outcome(status: -SIGKILL, output: output + "\n(stopped after the time limit of \(timeout))")
-        }
-        return Outcome(status: finished.exitStatus, output: output)
     }
 }

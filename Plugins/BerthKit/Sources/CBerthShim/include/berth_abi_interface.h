@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "585170f32ea3a9d5c7c6a638cfc16573908454785c7cdcd5d905cc9ceae605ce"
+#define CBERTH_ABI_INTERFACE "ee863774c43d9fbb052657710205764b81f8cdc213c4ca0530df9c34b38bc667"
 #endif
