@@ -60,13 +60,7 @@ import Testing
         print("supervisor: spawn → tcp:\(port) accepting (python3 -m http.server): \(Double(Support.now - started) / 1000) ms")
         // The port accepts now.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let connected = Loopback.connect(fd, port: port)
         close(fd)
         #expect(connected == 0)
         await unit.stop()

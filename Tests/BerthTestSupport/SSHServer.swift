@@ -106,21 +106,12 @@ public final class SilentHost: @unchecked Sendable {
 
     public init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard ok else {
+        guard Loopback.bind(fd) == 0, listen(fd, 16) == 0, let port = Loopback.port(of: fd) else {
             close(fd)
             throw TestFailure("cannot listen on 127.0.0.1")
         }
         self.fd = fd
-        port = UInt16(bigEndian: address.sin_port)
+        self.port = port
     }
 
     public func stop() { close(fd) }

@@ -2,5 +2,5 @@
 // module shows it (listed in Plugins/BerthKit/ABI.lock). Do not edit.
 #ifndef CBERTH_ABI_INTERFACE_H
 #define CBERTH_ABI_INTERFACE_H
-#define CBERTH_ABI_INTERFACE "ee863774c43d9fbb052657710205764b81f8cdc213c4ca0530df9c34b38bc667"
+#define CBERTH_ABI_INTERFACE "b1e47c0bf4c07f8a793283d6f787ca679e0bcedb6e1ab7de35a1327a581810b0"
 #endif
