@@ -231,6 +231,11 @@ enum CLI {
         }
     }
 
+    /// `run` with a connection to berthd's bus (local or through `-H`) made first.
+    static func withConnection(_ options: BusOptions, _ body: (BusConnection) async throws -> Void) async throws {
+        try await run(options) { try await body(try BusTarget.resolve(options).connect()) }
+    }
+
     static func describe(_ error: DBusError, _ options: BusOptions) -> String {
         var text: String
         switch error.name {

@@ -58,8 +58,7 @@ struct InstancesList: AsyncParsableCommand {
     @OptionGroup var bus: BusOptions
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let reply = try await connection.berth(Instances.path, Instances.interface, "List")
             var rows: [[String]] = []
             for item in reply.first?.items ?? [] {

@@ -12,8 +12,7 @@ struct InstancesLogs: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Follow the log as it grows.") var follow = false
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let reply = try await connection.berth(Instances.path, Instances.interface, "List")
             guard let row = (reply.first?.items ?? []).first(where: { $0.items?.first?.string == target.id }),
                 let path = row.items?[3].string

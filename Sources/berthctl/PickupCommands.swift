@@ -29,8 +29,7 @@ struct PickupDirsCommand: AsyncParsableCommand {
     @OptionGroup var bus: BusOptions
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let value = try await connection.berthProperty(PickupCommand.path, PickupCommand.interface, "Directories")
             let rows = (value.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }
             if bus.json { return Output.json(["name", "path", "target"], rows.map { $0.map(JSON.string) }) }
@@ -96,8 +95,7 @@ struct PickupDeployCommand: AsyncParsableCommand {
     var fd = false
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             // Subscribe first, so the outcome cannot pass before we listen.
             let signals = try await connection.signals(path: PickupCommand.path, interface: PickupCommand.interface)
             let reply =
@@ -209,8 +207,7 @@ struct PickupRollbackCommand: AsyncParsableCommand {
     @Option(help: "Its target (default: the one target it was deployed to).") var target: String?
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let target: String
             if let given = self.target { target = given } else { target = try await Self.deployedTarget(of: name, connection) }
             let id = try await connection.pickup("Rollback", [.string(name), .string(target)]).first?.string ?? ""

@@ -10,8 +10,7 @@ struct PickupPullCommand: AsyncParsableCommand {
     @Argument(help: "The pickup folder's name (one with git: in the config).") var name: String
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let follower = try await JobFollower.subscribe(connection)
             let reply = try await connection.pickup("Pull", [.string(name)])
             let result = try await follower.follow(reply, what: "pull of pickup folder \"\(name)\"")

@@ -19,8 +19,7 @@ struct RecorderCommand: AsyncParsableCommand {
         @OptionGroup var bus: BusOptions
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Check")
                 let passed = reply.first?.bool ?? false
                 var rows = (reply.last?.items ?? []).map { ($0.items ?? []).map { $0.string ?? "" } }
@@ -94,8 +93,7 @@ struct RecorderCommand: AsyncParsableCommand {
         @OptionGroup var bus: BusOptions
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Rescan")
                 let missing = reply.first?.uint32 ?? 0
                 if bus.json { return print(JSON.object([("missing", .int(Int64(missing)))]).text) }
@@ -111,8 +109,7 @@ struct RecorderCommand: AsyncParsableCommand {
         @Argument(help: "The recording's id (from `berthctl recorder recordings`).") var id: String
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 _ = try await connection.berth(
                     RecorderCommand.path, RecorderCommand.interface, "DeleteRecording", [.string(id)])
                 if bus.json { return print(JSON.object([("deleted", .string(id))]).text) }
@@ -128,8 +125,7 @@ struct RecorderCommand: AsyncParsableCommand {
         @Argument(help: "Length of the recording in seconds.") var seconds: Double
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 let saved = try await RecorderJobWaiter.run(connection, seconds: seconds)
                 if bus.json { return print(JSON.object([("path", .string(saved))]).text) }
                 print(saved)

@@ -20,8 +20,7 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Start even when a health check fails.") var force = false
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 if self.name == nil || self.latitude == nil || self.longitude == nil {
                     // Before asking anything: a second deployment is refused anyway.
                     let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Status")
@@ -51,8 +50,7 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
         @OptionGroup var bus: BusOptions
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 _ = try await connection.berth(
                     RecorderCommand.path, RecorderCommand.interface, "StopDeployment", timeout: .seconds(60))
                 if !bus.json { print("Deployment stopped") }
@@ -68,8 +66,7 @@ struct RecorderDeploymentCommand: AsyncParsableCommand {
         @OptionGroup var bus: BusOptions
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 let reply = try await connection.berth(RecorderCommand.path, RecorderCommand.interface, "Status")
                 let status = (reply.first?.stringKeyed ?? [:]).mapValues(\.unwrapped)
                 if bus.json {

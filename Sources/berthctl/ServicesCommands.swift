@@ -60,8 +60,7 @@ struct ServicesList: AsyncParsableCommand {
     @OptionGroup var bus: BusOptions
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let reply = try await ServicesBus.call(connection, "List", [])
             var rows: [[JSON]] = []
             for item in reply.first?.items ?? [] {

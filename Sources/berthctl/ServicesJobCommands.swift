@@ -7,8 +7,7 @@ struct ServiceJobOptions: ParsableArguments {
     @Flag(name: .customLong("no-block"), help: "Print the job and return without waiting for it.") var noBlock = false
 
     func run(_ member: String, _ bus: BusOptions) async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             // Subscribe before calling: the job may end before the reply is read.
             let follower = try await JobFollower.subscribe(connection)
             let reply = try await ServicesBus.call(connection, member, [.string(name)])

@@ -25,8 +25,7 @@ struct ServicesLogs: AsyncParsableCommand {
     @Flag(name: .short, help: "Follow: print new lines as they arrive (asks the daemon twice a second).") var f = false
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let (path, _) = try await ServicesBus.lookup(connection, name)
             func fetch(_ count: UInt32) async throws -> [String] {
                 let reply = try await connection.berth(path, ServicesBus.service, "Logs", [.uint32(count)])
@@ -93,8 +92,7 @@ struct ServicesLock: AsyncParsableCommand {
     @Argument(help: "The service's name.") var name: String
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let (path, _) = try await ServicesBus.lookup(connection, name)
             _ = try await connection.berth(path, ServicesBus.service, "Lock")
             Output.line("locked service \"\(name)\"; press Ctrl-C to release it")
@@ -111,8 +109,7 @@ struct ServicesUnlock: AsyncParsableCommand {
     @Argument(help: "The service's name.") var name: String
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let (path, _) = try await ServicesBus.lookup(connection, name)
             _ = try await connection.berth(path, ServicesBus.service, "Unlock")
             print("service \"\(name)\" is not locked")

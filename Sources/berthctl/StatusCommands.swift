@@ -7,8 +7,7 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var bus: BusOptions
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             // A stopped, hung or failing daemon is told within 3 s (2 s for the first answer, then the lock file or
             // systemd is asked), not after the bus's 25 s call timeout. The calls go out together: one round trip
             // for the Manager, one for the lists, one for the plugins' messages.
@@ -129,8 +128,7 @@ struct PluginsRestartCommand: AsyncParsableCommand {
     @Argument(help: "The plugin's id (see `berthctl plugins`).") var id: String
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             _ = try await connection.manager("RestartPlugin", [.string(id)], timeout: .seconds(120))
             let state = try await connection.berthProperty(
                 Berth.root + "/plugin/" + id, "org.berth.Berth1.Plugin", "State").string ?? "?"
@@ -172,8 +170,7 @@ struct MonitorCommand: AsyncParsableCommand {
     @OptionGroup var bus: BusOptions
 
     func run() async throws {
-        try await CLI.run(bus) {
-            let connection = try BusTarget.resolve(bus).connect()
+        try await CLI.withConnection(bus) { connection in
             let stream = try await connection.signals(sender: Berth.name)
             for await signal in stream {
                 if bus.json {

@@ -17,8 +17,7 @@ struct UplinkCommand: AsyncParsableCommand {
         @OptionGroup var bus: BusOptions
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 let p = try await connection.berthProperties(UplinkCommand.path, UplinkCommand.interface)
                 let rows = (p["Destinations"]?.items ?? []).map { ($0.items ?? []) }
                 let pending = p["Pending"]?.uint64 ?? 0
@@ -81,8 +80,7 @@ struct UplinkCommand: AsyncParsableCommand {
         @Option(name: .short, help: "At most this many (0: the daemon's default of 100).") var n: UInt32 = 0
 
         func run() async throws {
-            try await CLI.run(bus) {
-                let connection = try BusTarget.resolve(bus).connect()
+            try await CLI.withConnection(bus) { connection in
                 let reply = try await connection.berth(
                     UplinkCommand.path, UplinkCommand.interface, "ListPending", [.uint32(n)])
                 let rows = (reply.first?.items ?? []).map { $0.items ?? [] }
