@@ -7,6 +7,20 @@ import Testing
 /// berthd daemons on private buses, each bus standing for one host.
 @Suite(.serialized) struct FleetTests {
     /// A second berthd on its own private bus, with its own XDG folders: a second host behind the same sshd.
+    /// hosts.yaml with group `lab`: host `a` (this world's berthd) and host `b` (`other`), both through `ssh`.
+    func writeLab(_ env: TestEnvironment, ssh: SSHServer, other: OtherHost) throws {
+        try FileSystem.writeAtomically(
+            env.configHome + "/berth/hosts.yaml",
+            text: """
+                hosts:
+                  a: {ssh: "\(ssh.destination)", address: "\(env.bus.address)"}
+                  b: {ssh: "\(ssh.destination)", address: "\(other.bus.address)"}
+                groups:
+                  lab: [a, b]
+
+                """)
+    }
+
     final class OtherHost: @unchecked Sendable {
         let bus: PrivateBus
         let daemon: ChildProcess
@@ -192,16 +206,7 @@ import Testing
             defer { other.stop() }
             let ssh = try await SSHServer.start(in: env.root + "/ssh")
             defer { ssh.stop() }
-            try FileSystem.writeAtomically(
-                env.configHome + "/berth/hosts.yaml",
-                text: """
-                    hosts:
-                      a: {ssh: "\(ssh.destination)", address: "\(env.bus.address)"}
-                      b: {ssh: "\(ssh.destination)", address: "\(other.bus.address)"}
-                    groups:
-                      lab: [a, b]
-
-                    """)
+            try writeLab(env, ssh: ssh, other: other)
             // A file only this machine has: berthd on each host gets its bytes, not its path.
             let local = env.root + "/upload"
             try FileSystem.makeDirectories(local, mode: 0o700)
@@ -283,16 +288,7 @@ import Testing
             defer { other.stop() }
             let ssh = try await SSHServer.start(in: env.root + "/ssh")
             defer { ssh.stop() }
-            try FileSystem.writeAtomically(
-                env.configHome + "/berth/hosts.yaml",
-                text: """
-                    hosts:
-                      a: {ssh: "\(ssh.destination)", address: "\(env.bus.address)"}
-                      b: {ssh: "\(ssh.destination)", address: "\(other.bus.address)"}
-                    groups:
-                      lab: [a, b]
-
-                    """)
+            try writeLab(env, ssh: ssh, other: other)
             try FileSystem.writeAtomically(work + "/svc.txt", text: "v2")
             _ = try await git(work, ["commit", "-q", "-am", "v2"])
             let commit = try await git(work, ["rev-parse", "HEAD"])
