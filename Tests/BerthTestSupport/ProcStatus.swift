@@ -25,3 +25,17 @@ public func killProcesses(withEnvironment entry: String) -> Int {
     }
     return killed
 }
+
+/// Processes still running (zombies do not count), this one aside, whose command line names `text`: "PID: command
+/// line" each.
+public func runningProcesses(mentioning text: String) -> [String] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.filter { $0.allSatisfy(\.isNumber) && $0 != String(getpid()) }.compactMap { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")"), !stat[close...].hasPrefix(") Z"),
+            let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+        else { return nil }
+        let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+        return line.contains(text) ? "\(pid): \(line)" : nil
+    }
+}

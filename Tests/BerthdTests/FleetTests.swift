@@ -52,19 +52,6 @@ import Testing
         }
     }
 
-    /// Processes still running whose command line names `text` (zombies do not count).
-    static func processes(mentioning text: String) -> [String] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.filter { $0.allSatisfy(\.isNumber) && $0 != String(getpid()) }.compactMap { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")"), !stat[close...].hasPrefix(") Z"),
-                let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
-            else { return nil }
-            let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            return line.contains(text) ? "\(pid): \(line)" : nil
-        }
-    }
-
     @Test func oneHostOverSSHAnswersAsLocally() async throws {
         try await TestEnvironment.with { env in
             try env.installPlugins(["libTestFixtureGood.so"])
@@ -174,8 +161,8 @@ import Testing
             #expect(rows[3]["error"] as? String == "no answer within 3 s", "\(all)")
             // The silent host's berthctl and ssh were killed, not left waiting.
             try await waitUntil("no ssh of this test is left", timeout: .seconds(5)) {
-                Self.processes(mentioning: "127.0.0.1:\(silent.port)").isEmpty
-                    && Self.processes(mentioning: "-p \(silent.port) ").isEmpty
+                runningProcesses(mentioning: "127.0.0.1:\(silent.port)").isEmpty
+                    && runningProcesses(mentioning: "-p \(silent.port) ").isEmpty
             }
 
             // Repeated -H, hosts by name or as [USER@]HOST[:PORT]; a bounded run (one at a time) gives the same rows.

@@ -207,14 +207,14 @@ import Testing
                     """)
             try await harness.waitFor("x.txt", timeout: .seconds(20))
             try await waitUntil("a fetch from the silent host is running") {
-                !FleetProcesses.mentioning("127.0.0.1 -p \(silent.port)").isEmpty
-                    || !FleetProcesses.mentioning("-p \(silent.port) 127.0.0.1").isEmpty
+                !runningProcesses(mentioning: "127.0.0.1 -p \(silent.port)").isEmpty
+                    || !runningProcesses(mentioning: "-p \(silent.port) 127.0.0.1").isEmpty
             }
             let start = ContinuousClock.now
             try await harness.stopDaemon()
             #expect(ContinuousClock.now - start < .seconds(8), "the stop took \(ContinuousClock.now - start)")
             try await waitUntil("no git or ssh of the silent host is left", timeout: .seconds(5)) {
-                FleetProcesses.mentioning("\(silent.port)").isEmpty
+                runningProcesses(mentioning: "\(silent.port)").isEmpty
             }
         }
     }
@@ -234,21 +234,6 @@ import Testing
                 let check = try await env.berthctl(["config", "check", env.configFile, "--plugin-dir", env.pluginDir])
                 #expect(check.status != 0 && (check.stdout + check.stderr).contains(message), "\(folder)\n\(check)")
             }
-        }
-    }
-}
-
-/// Processes still running whose command line names `text` (zombies do not count).
-enum FleetProcesses {
-    static func mentioning(_ text: String) -> [String] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.filter { $0.allSatisfy(\.isNumber) && $0 != String(getpid()) }.compactMap { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")"), !stat[close...].hasPrefix(") Z"),
-                let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
-            else { return nil }
-            let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            return line.contains(text) ? "\(pid): \(line)" : nil
         }
     }
 }
