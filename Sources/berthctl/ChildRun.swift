@@ -24,16 +24,23 @@ enum ChildRun {
     /// collected. At `timeout` the whole group (berthctl and the ssh it started) is killed. The child dies with
     /// its spawning thread (PR_SET_PDEATHSIG), so none outlives berthctl.
     static func capture(_ path: String, _ argv: [String], environment: [String], timeout: Duration) async -> Captured {
+        await onOwnThread("berthctl-host") {
+            captureBlocking(path, argv, environment: environment, timeout: timeout)
+        } failed: { error in
+            Captured(status: 1, stdout: "", stderr: error.message, timedOut: false)
+        }
+    }
+
+    /// Runs blocking `work` on a thread of its own (never on the cooperative pool) and returns its result, or what
+    /// `failed` makes of the error when no thread can start.
+    private static func onOwnThread<T: Sendable>(
+        _ name: String, _ work: @escaping @Sendable () -> T, failed: (BerthError) -> T
+    ) async -> T {
         await withCheckedContinuation { continuation in
             do {
-                try OSThread.start(name: "berthctl-host") {
-                    continuation.resume(
-                        returning: captureBlocking(path, argv, environment: environment, timeout: timeout))
-                }
+                try OSThread.start(name: name) { continuation.resume(returning: work()) }
             } catch {
-                continuation.resume(
-                    returning: Captured(
-                        status: 1, stdout: "", stderr: BerthError.wrapping(error).message, timedOut: false))
+                continuation.resume(returning: failed(BerthError.wrapping(error)))
             }
         }
     }
@@ -190,16 +197,11 @@ enum ChildRun {
     private static func spawnAndWait(
         _ path: String, _ argv: [String], environment: [String], filter: (@Sendable (String) -> String)? = nil
     ) async -> Int32 {
-        await withCheckedContinuation { continuation in
-            do {
-                try OSThread.start(name: "berthctl-child") {
-                    continuation.resume(
-                        returning: spawnAndWaitBlocking(path, argv, environment: environment, filter: filter))
-                }
-            } catch {
-                CLI.printError(BerthError.wrapping(error).message)
-                continuation.resume(returning: 1)
-            }
+        await onOwnThread("berthctl-child") {
+            spawnAndWaitBlocking(path, argv, environment: environment, filter: filter)
+        } failed: { error in
+            CLI.printError(error.message)
+            return 1
         }
     }
 
