@@ -185,10 +185,11 @@ actor PickupEngine {
     /// another path) made after the file at `path` last changed: a rescan leaves it deployed, and so does an event
     /// of the file read late (a change seen before the action); the file's next change deploys the file again.
     /// For an event, the kernel's coarse ctime (a few ms behind) could place a write just after the action before
-    /// it: only a ctime `marginUSec` or more before the action counts as older.
-    private func explicitActionStands(_ current: DeploymentRecord, over path: String, marginUSec: UInt64) -> Bool {
-        guard current.source != path, !picksUp(current.source, for: current.target),
-            let changed = Self.changeTimeUSec(path)
+    /// it: only a ctime `marginUSec` or more before the action counts as older. `changedUSec`: the file's ctime.
+    private func explicitActionStands(
+        _ current: DeploymentRecord, over path: String, changedUSec: UInt64?, marginUSec: UInt64
+    ) -> Bool {
+        guard current.source != path, !picksUp(current.source, for: current.target), let changed = changedUSec
         else { return false }
         return changed + marginUSec <= current.timeUSec
     }
@@ -196,16 +197,14 @@ actor PickupEngine {
     /// True when the file has not changed since `deployedUSec` by its ctime: its event may have been read after the
     /// deployment that already took its content (a busy machine reads events late), while `touch` after the
     /// deployment moves the ctime past it. The kernel stamps ctime with a coarse clock (a few ms behind), so only a
-    /// ctime 10 ms or more before the deployment counts.
-    private static func unchanged(_ path: String, since deployedUSec: UInt64) -> Bool {
-        guard let changed = changeTimeUSec(path) else { return false }
+    /// ctime 10 ms or more before the deployment counts. `changedUSec`: the file's ctime.
+    private static func unchanged(changedUSec: UInt64?, since deployedUSec: UInt64) -> Bool {
+        guard let changed = changedUSec else { return false }
         return changed + 10_000 < deployedUSec
     }
 
     /// When the file's content or name last changed (ctime: a write, a rename into the folder; no tool sets it
-    /// back, as `touch -d` or `rsync -t` can set the mtime), in wall-clock microseconds.
-    private static func changeTimeUSec(_ path: String) -> UInt64? { changeTimeNSec(path).map { $0 / 1000 } }
-
+    /// back, as `touch -d` or `rsync -t` can set the mtime), in wall-clock nanoseconds.
     static func changeTimeNSec(_ path: String) -> UInt64? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
@@ -292,7 +291,9 @@ actor PickupEngine {
             return nil  // a later event of the file was handled meanwhile: this look again is news of it
         }
         let sha = SHA256.hex(bytes)
+        // The file's ctime, read once for every comparison below.
         let changed = Self.changeTimeNSec(change.path)
+        let changedUSec = changed.map { $0 / 1000 }
         if change.fromRescan, failedUnchanged(name: name, target: target, source: change.path, sha256: sha) {
             return nil  // it failed as it is, and nothing changed since: a restart alone does not try it again
         }
@@ -300,11 +301,13 @@ actor PickupEngine {
             if current.sha256 == sha
                 && (change.fromRescan || current.timeUSec >= change.detectedUSec
                     || (current.source == change.path && changed != nil && readChangeTimes[change.path] == changed)
-                    || Self.unchanged(change.path, since: current.timeUSec))
+                    || Self.unchanged(changedUSec: changedUSec, since: current.timeUSec))
             {
                 return nil  // unchanged since it was deployed, or already deployed after this change was seen
             }
-            if explicitActionStands(current, over: change.path, marginUSec: change.fromRescan ? 0 : 10_000) {
+            if explicitActionStands(
+                current, over: change.path, changedUSec: changedUSec, marginUSec: change.fromRescan ? 0 : 10_000)
+            {
                 logger.info(
                     "\(change.path) is older than the \(current.source) of \"\(name)\" to \(target): that stays deployed")
                 return nil
